@@ -1,0 +1,13 @@
+// Registration of the subcommands. Each add_*_command adds its CLI11 subcommand to `app`;
+// the subcommand's callback runs the job and stores its exit code in `exit_code`.
+#pragma once
+
+namespace CLI {
+class App;
+}
+
+namespace kgai::cli {
+
+void add_sim_command(CLI::App& app, int& exit_code);
+
+}  // namespace kgai::cli

@@ -1,0 +1,40 @@
+// HTTP/1.1 message types shared by the server and the client. Plain values: no Beast here.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kgai::http {
+
+struct Header {
+  std::string name;
+  std::string value;
+};
+
+// Case-insensitive lookup; returns "" when absent.
+std::string_view find_header(const std::vector<Header>& headers, std::string_view name);
+
+struct Request {
+  std::string method = "GET";
+  std::string target = "/";  // path and query, e.g. "/v1/models?x=1"
+  std::vector<Header> headers;
+  std::string body;
+
+  std::string_view header(std::string_view name) const { return find_header(headers, name); }
+  // The path without the query string.
+  std::string_view path() const;
+};
+
+struct Response {
+  int status = 200;
+  std::vector<Header> headers;
+  std::string body;
+
+  std::string_view header(std::string_view name) const { return find_header(headers, name); }
+};
+
+// The standard reason phrase ("Not Found"), or "Unknown".
+std::string_view reason_phrase(int status);
+
+}  // namespace kgai::http

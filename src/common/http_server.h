@@ -1,0 +1,85 @@
+// An HTTP/1.1 server (Boost.Beast + C++20 coroutines inside http_server.cpp): keep-alive,
+// chunked responses for streaming (SSE), limits on header and body size, timeouts.
+//
+// A handler gets each parsed request with a ResponseStream and answers through it, either
+// at once or later (from a timer on the same loop): the connection waits for the answer
+// before reading the next request. Malformed requests never reach the handler: the server
+// answers 400 (bad syntax), 413 (body over the limit) or 431 (headers over the limit) with a
+// plain-text reason and closes the connection.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/event_loop.h"
+#include "common/http.h"
+#include "common/result.h"
+
+namespace kgai::http {
+
+struct ServerOptions {
+  std::string address = "127.0.0.1";
+  uint16_t port = 0;  // 0 picks a free port; listen() returns it
+  std::size_t max_header_bytes = 16 * 1024;
+  std::size_t max_body_bytes = 8 * 1024 * 1024;
+  // Time allowed to receive one whole request once its first byte arrived.
+  std::chrono::milliseconds read_timeout{30'000};
+  // Time a keep-alive connection may sit idle between requests.
+  std::chrono::milliseconds idle_timeout{120'000};
+  // Time allowed for one write to make progress (a stalled reader is dropped).
+  std::chrono::milliseconds write_timeout{30'000};
+};
+
+// The answer side of one request. All methods must be called on the loop's thread.
+// Exactly one of respond() or start()...finish() per request.
+class ResponseStream {
+ public:
+  virtual ~ResponseStream() = default;
+
+  // Sends a whole response with Content-Length.
+  virtual void respond(Response response) = 0;
+
+  // Starts a chunked response (status + headers now, body in chunks).
+  virtual void start(int status, std::vector<Header> headers) = 0;
+  // Queues one chunk and starts writing it at once. Returns false once the peer is gone.
+  virtual bool write(std::string_view data) = 0;
+  // Ends the chunked body; the connection then reads its next request.
+  virtual void finish() = 0;
+
+  // False once the connection failed or closed.
+  virtual bool is_open() const = 0;
+  // `callback` runs once if the connection closes before the response completed (peer went
+  // away, write error, timeout, server stop). Used to abort work nobody will read.
+  virtual void on_close(std::function<void()> callback) = 0;
+};
+
+using Handler = std::function<void(Request&& request, std::shared_ptr<ResponseStream> stream)>;
+
+class Server {
+ public:
+  Server(EventLoop& loop, ServerOptions options, Handler handler);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and starts accepting. Returns the bound port (useful with port 0), or an error
+  // such as "127.0.0.1:8000: address already in use".
+  Result<uint16_t> listen();
+  // Stops accepting and closes every connection. Safe to call twice; called by the
+  // destructor. Must run on the loop's thread (or after the loop stopped).
+  void stop();
+
+  std::size_t open_connections() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace kgai::http

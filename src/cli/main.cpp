@@ -11,17 +11,18 @@ int main(int argc, char** argv) {
       "kgai: fast, AI-aware serving tools for generative AI on Kubernetes.\n"
       "Run 'kgai <command> --help' for the options of a command."};
   app.require_subcommand(1);
+  kgai::log::init("info");
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->each([](const std::string& level) {
+        if (!kgai::log::init(level)) throw CLI::ValidationError("--log-level", "unknown level");
+      });
   app.set_version_flag("--version", "kgai 0.1.0");
 
   int exit_code = 0;
   kgai::cli::add_sim_command(app, exit_code);
 
-  app.parse_complete_callback([&] {
-    if (!kgai::log::init(log_level)) throw CLI::ValidationError("--log-level", "unknown level");
-  });
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,74 @@
+// The OpenAI-compatible request and response shapes vLLM serves: parsing request bodies
+// (simdjson; this is the hot path of every request) and formatting responses and SSE chunks.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+
+namespace kgai::sim {
+
+// A request body error, answered as 400 with `param` naming the offending field.
+struct ApiError {
+  int status = 400;
+  std::string message;
+  std::string param;  // "" = null
+};
+
+struct CompletionRequest {
+  bool chat = false;
+  std::string model;
+  // The prompt as the model sees it: the completion prompt, or the chat messages rendered
+  // through a fixed template (so that a shared system prompt is a shared token prefix).
+  std::string prompt_text;
+  std::optional<int> max_tokens;
+  bool stream = false;
+  bool include_usage = false;
+  bool ignore_eos = false;
+};
+
+// Parses a /v1/completions (chat = false) or /v1/chat/completions body. Rejects malformed or
+// truncated JSON, wrong types, a missing prompt/messages, n > 1 and batched prompts.
+std::expected<CompletionRequest, ApiError> parse_completion_request(std::string_view body,
+                                                                    bool chat);
+
+// {"error": {"message", "type", "param", "code"}} as vLLM answers.
+std::string error_body(int status, std::string_view message, std::string_view param = {});
+
+// Appends `text` to `out` as the contents of a JSON string (quotes not included).
+void append_json_escaped(std::string& out, std::string_view text);
+
+// The deterministic text of output token `index` of a request: 4 bytes, so that a client
+// counting tokens with the simulator's tokenizer agrees with the server.
+std::string_view output_token_text(uint64_t request_seed, int index);
+
+struct Usage {
+  int prompt_tokens = 0;
+  int completion_tokens = 0;
+  int cached_tokens = 0;
+};
+
+// Shared fields of every response of one request.
+struct ResponseHeader {
+  std::string_view id;  // "cmpl-..." or "chatcmpl-..."
+  std::string_view model;
+  int64_t created = 0;  // unix seconds
+  bool chat = false;
+};
+
+// One streamed chunk carrying `text` (and, on the last token, the finish reason). For chat,
+// the first chunk also carries the assistant role. The result is the SSE event
+// ("data: {...}\n\n") appended to `out`.
+void append_stream_chunk(std::string& out, const ResponseHeader& header, std::string_view text,
+                         const char* finish_reason, bool first);
+// The usage-only chunk sent before [DONE] when stream_options.include_usage is set.
+void append_usage_chunk(std::string& out, const ResponseHeader& header, const Usage& usage);
+inline constexpr std::string_view kSseDone = "data: [DONE]\n\n";
+
+// The whole non-streamed response.
+std::string completion_body(const ResponseHeader& header, std::string_view text,
+                            const char* finish_reason, const Usage& usage);
+
+}  // namespace kgai::sim

@@ -1,0 +1,146 @@
+#include "sim/workload.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+
+#include "sim/tokenizer.h"
+
+namespace kgai::sim {
+
+namespace {
+
+Result<double> parse_number(std::string_view text, std::string_view whole) {
+  double value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || ptr != text.data() + text.size() || !std::isfinite(value)) {
+    return fail("'{}': '{}' is not a number", whole, text);
+  }
+  return value;
+}
+
+}  // namespace
+
+LengthDistribution LengthDistribution::fixed(int value) {
+  LengthDistribution d;
+  d.a_ = value;
+  d.text_ = std::to_string(value);
+  return d;
+}
+
+Result<LengthDistribution> LengthDistribution::parse(std::string_view text) {
+  LengthDistribution d;
+  d.text_ = std::string(text);
+  auto colon = text.find(':');
+  std::string_view kind = colon == std::string_view::npos ? "" : text.substr(0, colon);
+  std::string_view args = colon == std::string_view::npos ? text : text.substr(colon + 1);
+  std::vector<double> values;
+  while (!args.empty()) {
+    auto comma = args.find(',');
+    auto number = parse_number(args.substr(0, comma), text);
+    if (!number) return fail(number.error());
+    values.push_back(*number);
+    if (comma == std::string_view::npos) break;
+    args.remove_prefix(comma + 1);
+  }
+  auto expect = [&](size_t n) -> Result<void> {
+    if (values.size() != n) {
+      return fail("'{}': {} takes {} number{}", text, kind.empty() ? "a fixed length" : kind, n,
+                  n == 1 ? "" : "s");
+    }
+    return {};
+  };
+  if (kind.empty() || kind == "fixed") {
+    if (auto r = expect(1); !r) return fail(r.error());
+    d.kind_ = Kind::kFixed;
+  } else if (kind == "normal") {
+    if (auto r = expect(2); !r) return fail(r.error());
+    d.kind_ = Kind::kNormal;
+  } else if (kind == "uniform") {
+    if (auto r = expect(2); !r) return fail(r.error());
+    if (values[1] < values[0]) return fail("'{}': uniform needs min <= max", text);
+    d.kind_ = Kind::kUniform;
+  } else if (kind == "exponential") {
+    if (auto r = expect(1); !r) return fail(r.error());
+    d.kind_ = Kind::kExponential;
+  } else if (kind == "lognormal") {
+    if (auto r = expect(2); !r) return fail(r.error());
+    d.kind_ = Kind::kLognormal;
+  } else {
+    return fail("'{}': unknown distribution '{}' (fixed, normal, uniform, exponential, lognormal)",
+                text, kind);
+  }
+  d.a_ = values[0];
+  d.b_ = values.size() > 1 ? values[1] : 0;
+  if (d.a_ < 1) return fail("'{}': the mean or minimum must be at least 1 token", text);
+  if (d.b_ < 0) return fail("'{}': the spread must not be negative", text);
+  if (d.a_ > 1e7 || d.b_ > 1e7) return fail("'{}': lengths over 10 million tokens", text);
+  return d;
+}
+
+int LengthDistribution::sample(std::mt19937_64& rng) const {
+  double x = a_;
+  switch (kind_) {
+    case Kind::kFixed:
+      break;
+    case Kind::kNormal:
+      x = std::normal_distribution<double>(a_, b_)(rng);
+      break;
+    case Kind::kUniform:
+      x = std::uniform_real_distribution<double>(a_, b_ + 1.0)(rng);
+      x = std::floor(x);
+      break;
+    case Kind::kExponential:
+      x = std::exponential_distribution<double>(1.0 / a_)(rng);
+      break;
+    case Kind::kLognormal: {
+      // Choose mu so that the mean of the log-normal is a_.
+      double mu = std::log(a_) - b_ * b_ / 2.0;
+      x = std::lognormal_distribution<double>(mu, b_)(rng);
+      break;
+    }
+  }
+  auto n = static_cast<int64_t>(std::llround(x));
+  return static_cast<int>(std::clamp<int64_t>(n, 1, max_));
+}
+
+double LengthDistribution::mean() const {
+  switch (kind_) {
+    case Kind::kUniform:
+      return (a_ + b_) / 2.0;
+    default:
+      return a_;
+  }
+}
+
+WorkloadGenerator::WorkloadGenerator(const WorkloadSpec& spec, int block_size, bool hash_blocks)
+    : spec_(spec),
+      block_size_(block_size),
+      hash_blocks_(hash_blocks),
+      rng_(spec.seed),
+      gaps_(spec.rate > 0 ? spec.rate : 1.0) {}
+
+double WorkloadGenerator::next_gap() { return gaps_(rng_); }
+
+void WorkloadGenerator::next(GeneratedRequest& out) {
+  const uint64_t index = counter_++;
+  const int prefix = spec_.shared_prefix_groups > 0 ? spec_.shared_prefix_len : 0;
+  out.prompt_tokens = prefix + spec_.input.sample(rng_);
+  out.output_tokens = spec_.output.sample(rng_);
+  out.block_hashes.clear();
+  if (!hash_blocks_) return;
+  const uint64_t group = prefix ? index % static_cast<uint64_t>(spec_.shared_prefix_groups) : 0;
+  const int full_blocks = out.prompt_tokens / block_size_;
+  uint64_t parent = 0;
+  for (int i = 0; i < full_blocks; ++i) {
+    // Blocks wholly inside the shared prefix have the group's content; the rest are unique
+    // to this request.
+    const bool shared = (i + 1) * block_size_ <= prefix;
+    const uint64_t content = shared ? (group << 32) | static_cast<uint64_t>(i)
+                                    : ((index + 1) << 20) ^ (0x5bd1e995ULL * (i + 1)) ^ (1ULL << 63);
+    parent = chain_block_hash(parent, content);
+    out.block_hashes.push_back(parent);
+  }
+}
+
+}  // namespace kgai::sim

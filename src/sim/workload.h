@@ -1,0 +1,82 @@
+// Generated workloads for virtual-time runs: when requests arrive and how long they are.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+
+namespace kgai::sim {
+
+// A token-length distribution, written on the command line as:
+//   "200"                  always 200
+//   "normal:200,50"        mean 200, standard deviation 50
+//   "uniform:100,300"      inclusive range
+//   "exponential:200"      mean 200
+//   "lognormal:200,0.5"    mean 200, sigma 0.5 of the underlying normal
+// Draws are rounded and clamped to [1, max_value].
+class LengthDistribution {
+ public:
+  static Result<LengthDistribution> parse(std::string_view text);
+  static LengthDistribution fixed(int value);
+
+  int sample(std::mt19937_64& rng) const;
+  double mean() const;
+  int max_value() const { return max_; }
+  void set_max(int max) { max_ = max; }
+  const std::string& text() const { return text_; }
+
+ private:
+  enum class Kind { kFixed, kNormal, kUniform, kExponential, kLognormal };
+  Kind kind_ = Kind::kFixed;
+  double a_ = 1;
+  double b_ = 0;
+  int max_ = 1 << 30;
+  std::string text_;
+};
+
+struct WorkloadSpec {
+  // Exactly one of rate (Poisson arrivals, requests/s) or concurrency (closed loop) is set.
+  double rate = 0;
+  int concurrency = 0;
+  // Stop generating after this many simulated seconds or requests (whichever is set first).
+  double duration = 0;
+  int64_t num_requests = 0;
+  LengthDistribution input = LengthDistribution::fixed(200);
+  LengthDistribution output = LengthDistribution::fixed(60);
+  // Requests are spread round-robin over groups that share a system prompt of this length
+  // (tokens, before the per-request input).
+  int shared_prefix_groups = 0;
+  int shared_prefix_len = 0;
+  uint64_t seed = 42;
+};
+
+// One generated request: its prompt as chained block hashes (no text is needed offline).
+struct GeneratedRequest {
+  int prompt_tokens = 0;
+  int output_tokens = 0;
+  std::vector<uint64_t> block_hashes;
+};
+
+class WorkloadGenerator {
+ public:
+  WorkloadGenerator(const WorkloadSpec& spec, int block_size, bool hash_blocks);
+
+  // Draws the next request (lengths and prompt blocks).
+  void next(GeneratedRequest& out);
+  // Time until the next Poisson arrival.
+  double next_gap();
+
+ private:
+  const WorkloadSpec& spec_;
+  int block_size_;
+  bool hash_blocks_;
+  std::mt19937_64 rng_;
+  std::exponential_distribution<double> gaps_;
+  uint64_t counter_ = 0;
+};
+
+}  // namespace kgai::sim

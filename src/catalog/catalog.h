@@ -14,7 +14,7 @@
 namespace kgai::catalog {
 
 struct ModelSpec {
-  std::string name;  // e.g. "meta-llama/Llama-3.1-8B-Instruct"
+  std::string name;                  // e.g. "meta-llama/Llama-3.1-8B-Instruct"
   std::vector<std::string> aliases;  // e.g. "llama-3.1-8b"
   int num_layers = 0;
   int hidden_size = 0;  // d_model
@@ -23,14 +23,15 @@ struct ModelSpec {
   int head_dim = 0;
   int intermediate_size = 0;  // FFN width (per expert for MoE)
   int vocab_size = 0;
-  double num_params = 0;     // all weights
-  double active_params = 0;  // weights touched per token (MoE: active experts); = num_params if dense
-  int num_experts = 0;       // 0 for dense models
+  double num_params = 0;  // all weights
+  // Weights touched per token (MoE: the active experts); = num_params if dense.
+  double active_params = 0;
+  int num_experts = 0;  // 0 for dense models
   int experts_per_token = 0;
   int bytes_per_param = 2;  // BF16
   int kv_bytes_per_element = 2;
-  int max_model_len = 0;  // context window in tokens
-  int sliding_window = 0;  // tokens; 0 = none
+  int max_model_len = 0;                       // context window in tokens
+  int sliding_window = 0;                      // tokens; 0 = none
   double sliding_window_layer_fraction = 0.0;  // share of layers that use the window
 
   double weight_bytes() const { return num_params * bytes_per_param; }
@@ -40,26 +41,26 @@ struct ModelSpec {
   }
 };
 
-// Efficiency factors of the roofline model (see docs/sim.md): what share of the peak a real
-// server reaches, and fixed overheads. Calibrated per accelerator in the catalog data.
+// Efficiency factors of the roofline model (see docs/latency-model.md): what share of the peak a
+// real server reaches, and fixed overheads. Calibrated per accelerator in the catalog data.
 struct Efficiency {
-  double compute_prefill = 0.45;  // eta_c when the step is dominated by prefill
-  double compute_decode = 0.30;   // eta_c in decode
-  double memory = 0.78;           // eta_m
-  double step_fixed_s = 130e-6;   // t_fixed
-  double per_layer_s = 32e-6;     // t_layer
-  double per_request_s = 4e-6;    // t_req
+  double compute_prefill = 0.45;      // eta_c when the step is dominated by prefill
+  double compute_decode = 0.30;       // eta_c in decode
+  double memory = 0.78;               // eta_m
+  double step_fixed_s = 130e-6;       // t_fixed
+  double per_layer_s = 32e-6;         // t_layer
+  double per_request_s = 4e-6;        // t_req
   double allreduce_latency_s = 8e-6;  // per all-reduce when TP > 1
-  double frontend_s = 0.0;        // API server cost a request pays once (HTTP, tokenizer)
+  double frontend_s = 0.0;            // API server cost a request pays once (HTTP, tokenizer)
 };
 
 struct AcceleratorSpec {
-  std::string name;  // e.g. "nvidia-h100-80gb"
+  std::string name;                  // e.g. "nvidia-h100-80gb"
   std::vector<std::string> aliases;  // e.g. "h100"
   std::string vendor;
-  double peak_flops = 0;          // dense BF16 FLOP/s
-  double memory_bytes = 0;        // HBM
-  double memory_bandwidth = 0;    // bytes/s
+  double peak_flops = 0;              // dense BF16 FLOP/s
+  double memory_bytes = 0;            // HBM
+  double memory_bandwidth = 0;        // bytes/s
   double interconnect_bandwidth = 0;  // bytes/s per direction between chips (TP all-reduce)
   std::map<std::string, double> price_per_hour;  // pricing model ("on-demand", "spot", ...) -> $
   int default_max_num_batched_tokens = 2048;

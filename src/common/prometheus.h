@@ -30,6 +30,13 @@ struct LabelView {
 // fraction, otherwise the shortest text that reads back to the same double.
 std::string format_value(double value);
 
+// Reads a sample value as the format defines it (Go's ParseFloat): decimal and exponent
+// forms with an optional sign, "Inf"/"Infinity" in any case with an optional sign, "NaN"
+// in any case. Returns nullopt for anything else (hex floats included) and for values that
+// overflow a double; underflow reads as 0 or a subnormal. The gateway also uses it to read
+// "le" and "quantile" labels.
+std::optional<double> parse_value(std::string_view text);
+
 // Builds exposition text. Families must be declared before their samples; the writer
 // escapes label values and HELP text. Counters are named by the caller as they appear
 // on the wire (e.g. "vllm:prompt_tokens_total").
@@ -83,7 +90,8 @@ struct Exposition {
   std::vector<MetricFamily> families;
 
   // The family called `name` (histogram and summary samples live in their family), or
-  // nullptr.
+  // nullptr. A counter declared as "x" is also found as "x_total" and one declared as
+  // "x_total" also as "x", since exporters differ in which name they declare.
   const MetricFamily* find(std::string_view name) const;
   // The first sample called exactly `sample_name` whose labels include all of `match`.
   const Sample* find_sample(std::string_view sample_name,
@@ -100,6 +108,16 @@ struct ParseOptions {
 // "line 12, column 31: expected ',' or '}' in label set". Samples without a # TYPE line
 // form untyped families; a sample whose name does not belong to the current family, a
 // duplicate # TYPE, or an invalid metric/label name is an error.
+//
+// A sample belongs to the current family when its name is the family's name or, by type:
+// histogram name_bucket/_sum/_count/_created; summary name, name_sum/_count/_created;
+// counter name, name_total, name_created (and stem_created for a family "stem_total").
+// A name that would belong to an earlier, non-current family is an error (each family's
+// lines must be grouped). Histogram buckets need a numeric "le" label, summary quantiles a
+// numeric "quantile". Label values take the escapes \\ \" \n only; HELP text keeps
+// unknown escapes as written. A missing final newline and CRLF line ends are accepted;
+// NUL bytes, input over max_bytes, a line over max_line_bytes and more than
+// max_labels_per_sample labels are errors.
 Result<Exposition> parse_text(std::string_view text, const ParseOptions& options = {});
 
 }  // namespace kgai::prom

@@ -15,6 +15,13 @@ void Samples::add(double value, uint64_t weight) {
 }
 
 void Samples::merge(const Samples& other) {
+  // Appending while iterating our own entries would read freed memory on reallocation.
+  if (&other == this) {
+    Samples copy = other;
+    merge(copy);
+    return;
+  }
+  entries_.reserve(entries_.size() + other.entries_.size());
   for (const auto& e : other.entries_) add(e.value, e.weight);
 }
 

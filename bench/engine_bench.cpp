@@ -1,6 +1,7 @@
 // Micro benchmarks of the simulator's hot paths: one engine step at several batch sizes, and
 // the whole virtual-time runner per simulated request.
 #include <benchmark/benchmark.h>
+#include <nlohmann/json.hpp>
 
 #include "catalog/catalog.h"
 #include "sim/engine.h"
@@ -69,4 +70,3 @@ BENCHMARK(BM_OfflineRun)->Arg(20)->Arg(100)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
-BENCHMARK_MAIN();

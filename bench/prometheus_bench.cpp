@@ -230,4 +230,3 @@ BENCHMARK(BM_FormatValue);
 
 }  // namespace
 
-BENCHMARK_MAIN();

@@ -322,6 +322,8 @@ ResponseParser::Result ResponseParser::feed(const char* data, size_t size, size_
           state_ = State::kChunkExtension;
         } else if (size_digits_ > 0 && c == '\r') {
           state_ = State::kChunkSizeLf;
+        } else if (size_digits_ > 0 && c == '\n') {
+          return fail("chunk size line ended by a bare LF, expected CR LF");
         } else {
           return fail(fmt::format("bad byte '{}' in a chunk size", excerpt({&c, 1})));
         }
@@ -428,7 +430,10 @@ class SseScanner {
         copied = std::min(take, kHead - head_len_);
         std::memcpy(head_ + head_len_, p, copied);
         head_len_ += copied;
-        if (head_len_ == kHead) capturing_ = error_line();
+        if (head_len_ == kHead && error_line()) {
+          capturing_ = true;
+          error_text_.assign(head_ + value_offset(), kHead - value_offset());
+        }
       }
       if (capturing_ && take > copied && error_text_.size() < kMaxErrorBody) {
         error_text_.append(p + copied, std::min(take - copied, kMaxErrorBody - error_text_.size()));
@@ -444,7 +449,7 @@ class SseScanner {
   }
 
   // The error event's data, for the report.
-  std::string error_text() const { return std::string(head_, kHead) + error_text_; }
+  const std::string& error_text() const { return error_text_; }
 
  private:
   static constexpr size_t kHead = 16;  // holds `data: {"error"` and `data: [DONE]`
@@ -960,7 +965,7 @@ void LoadClient::open(size_t index) {
   c.state = Connection::State::kConnecting;
   if (::connect(c.fd, reinterpret_cast<sockaddr*>(&addr), address_len_) != 0 &&
       errno != EINPROGRESS) {
-    fail(index, ErrorKind::kConnect, fmt::format("connect: {}", std::strerror(errno)));
+    fail(index, ErrorKind::kConnect, std::strerror(errno));
   }
   // Writable means connected (or failed: SO_ERROR says which); the request goes out then.
 }
@@ -1059,7 +1064,7 @@ void LoadClient::on_event(size_t index, uint32_t events) {
     socklen_t len = sizeof error;
     getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &error, &len);
     if (error != 0) {
-      return fail(index, ErrorKind::kConnect, fmt::format("connect: {}", std::strerror(error)));
+      return fail(index, ErrorKind::kConnect, std::strerror(error));
     }
     return start_request(index);
   }
@@ -1245,9 +1250,13 @@ int LoadClient::run() {
       conns_.push_back(std::move(c));
     }
   }
-  // Enough for ~1 s of tokens without regrowing mid-run; the vectors grow beyond as needed.
-  gaps_.reserve(1 << 20);
-  ttfts_.reserve(1 << 14);
+  // Room for one token per stream every 2 ms over the window, so the sample vectors do not
+  // regrow (a copy of many MB, a stall) mid-run. Untouched capacity costs no memory.
+  const double window = options_.duration - options_.warmup;
+  gaps_.reserve(static_cast<size_t>(
+      std::min(static_cast<double>(num_streams_) * window * 500.0, double{1 << 26})));
+  ttfts_.reserve(static_cast<size_t>(
+      std::min(static_cast<double>(num_streams_) * window * 10.0, double{1 << 22})));
 
   rusage usage_start{};
   getrusage(RUSAGE_SELF, &usage_start);
@@ -1444,9 +1453,12 @@ void LoadClient::report(double cpu_user, double cpu_system) {
   fmt::print("client cpu: {:.2f} s user + {:.2f} s system ({:.0f}% of a core)\n", cpu_user,
              cpu_system, 100 * (cpu_user + cpu_system) / (now_ - start_));
   fmt::print(
-      "server token send lag ({} of {} replicas, {} tokens, warmup {}): mean {} p50 {} "
+      "server token send lag ({} of {} replicas, {} tokens, {}): mean {} p50 {} "
       "p90 {} p99 {} p99.9 {} max {}\n",
-      parts.size(), replicas_.size(), merged.count, warmup_excluded ? "excluded" : "INCLUDED",
+      parts.size(), replicas_.size(), merged.count,
+      options_.warmup <= 0 ? "no warmup"
+      : warmup_excluded    ? "warmup excluded"
+                           : "warmup INCLUDED: a snapshot is missing",
       ms(merged.mean), ms(percentile(merged, 50)), ms(percentile(merged, 90)),
       ms(percentile(merged, 99)), ms(percentile(merged, 99.9)), ms(merged.max));
   if (p99_min) {

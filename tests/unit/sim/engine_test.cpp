@@ -145,8 +145,8 @@ TEST_F(EngineTest, PrefixCacheHitsSkipComputedBlocks) {
   const StepOutput& out = engine.step(10.0);
   // 160 tokens = 10 full blocks, but the last token must be computed: 9 blocks hit.
   EXPECT_EQ(out.prefill_tokens, 160 - 9 * 16);
-  auto done = run_to_completion(engine);
-  EXPECT_EQ(done.size(), 1u);
+  ASSERT_EQ(out.finished.size(), 1u);
+  EXPECT_EQ(out.finished[0].cached_tokens, 9 * 16);
   EXPECT_EQ(engine.counters().prefix_hits, 9u * 16u);
   EXPECT_EQ(engine.counters().prefix_queries, 320u);
 }

@@ -39,7 +39,8 @@ class Client {
   Client(Client&&) noexcept;
   Client& operator=(Client&&) noexcept;
 
-  // Sends `request` (Host, Content-Length and Connection headers are added) and reads the
+  // Sends `request` (Host, Content-Length and Connection headers are added; a caller's
+  // "Connection: close" is kept and the connection dropped after the answer) and reads the
   // whole response. Reuses the connection when the server keeps it alive; reconnects
   // once when a reused connection turns out to be closed.
   Result<Response> send(const Request& request);

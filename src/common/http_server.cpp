@@ -1,0 +1,792 @@
+// The HTTP/1.1 server: one coroutine per connection reads requests (Beast's parser). The
+// response side is plain code, not a coroutine: it writes straight to the non-blocking socket
+// and hands only what the socket cannot take yet to an asio write, so a token reaches the
+// kernel inside the handler's write() call instead of one loop turn later.
+//
+// Per connection, the coroutine is always doing one of:
+//   - reading a few bytes (the next request's start; while a response is being written this
+//     read doubles as the watch that notices a peer who went away),
+//   - parsing one request (header, then body) under the read timeout,
+//   - waiting for the response to finish before parsing a pipelined request,
+//   - draining input after an error answer or "Connection: close" (a lingering close, so the
+//     peer reads our answer instead of a reset).
+// A single watchdog timer per connection enforces whichever deadline applies now.
+#include "common/http_server.h"
+
+#include <utility>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <exception>
+#include <iterator>
+#include <list>
+#include <optional>
+
+#include <fmt/format.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "common/asio_internal.h"
+#include "common/log.h"
+
+namespace kgai::http {
+
+namespace {
+
+namespace asio = boost::asio;
+namespace bhttp = boost::beast::http;
+using boost::system::error_code;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+constexpr SteadyTime kNever = SteadyTime::max();
+// Bytes asked of the socket when waiting for the start of a request.
+constexpr std::size_t kReadChunk = 8 * 1024;
+// A respond() body up to this size is copied behind the header (one buffer); a larger one is
+// written from where it lies.
+constexpr std::size_t kCopyBodyLimit = 16 * 1024;
+// How long input is drained after the answer on a connection we close.
+constexpr std::chrono::seconds kLingerTime{2};
+// The pause after accept() fails for lack of file descriptors, so as not to spin.
+constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
+
+std::string_view to_std(boost::string_view view) { return {view.data(), view.size()}; }
+
+bool contains_token(std::string_view list, std::string_view token) {
+  while (!list.empty()) {
+    const std::size_t comma = list.find(',');
+    std::string_view item = list.substr(0, comma);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (ascii_iequals(item, token)) return true;
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+// A header the handler set that would break the message framing is dropped.
+bool is_valid_header(const Header& header) {
+  if (header.name.empty()) return false;
+  for (char c : header.name) {
+    if (c <= ' ' || c == ':' || c == 0x7f) return false;
+  }
+  return header.value.find_first_of("\r\n", 0) == std::string::npos &&
+         header.value.find('\0') == std::string::npos;
+}
+
+// Framing headers belong to the server; the handler's Connection header is read for "close".
+bool is_framing_header(std::string_view name) {
+  return ascii_iequals(name, "Content-Length") || ascii_iequals(name, "Transfer-Encoding") ||
+         ascii_iequals(name, "Connection");
+}
+
+bool status_has_body(int status) { return status >= 200 && status != 204 && status != 304; }
+
+const boost::system::error_category& beast_http_category() {
+  return bhttp::make_error_code(bhttp::error::bad_target).category();
+}
+
+void log_coroutine_exception(std::exception_ptr error) {
+  if (!error) return;
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    log::error("http server: {}", e.what());
+  } catch (...) {
+    log::error("http server: unknown exception");
+  }
+}
+
+class Connection;
+
+// What the Server owns, shared with its connections so that a connection finishing after the
+// Server object is gone still finds it.
+class Listener : public std::enable_shared_from_this<Listener> {
+ public:
+  Listener(EventLoop& loop, ServerOptions options, Handler handler)
+      : io_(io_context_of(loop)),
+        options_(std::move(options)),
+        handler_(std::move(handler)),
+        acceptor_(io_) {}
+
+  Result<uint16_t> listen();
+  void stop();
+  std::size_t open_connections() const { return open_count_.load(std::memory_order_relaxed); }
+
+  const ServerOptions& options() const { return options_; }
+  const Handler& handler() const { return handler_; }
+  bool stopped() const { return stopped_; }
+
+  std::list<Connection*>::iterator add(Connection* connection) {
+    open_count_.fetch_add(1, std::memory_order_relaxed);
+    return connections_.insert(connections_.end(), connection);
+  }
+  void remove(std::list<Connection*>::iterator it) {
+    connections_.erase(it);
+    open_count_.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+ private:
+  static asio::awaitable<void> accept_loop(std::shared_ptr<Listener> self);
+
+  asio::io_context& io_;
+  ServerOptions options_;
+  Handler handler_;
+  tcp::acceptor acceptor_;
+  std::list<Connection*> connections_;
+  // Read from other threads (tests, metrics) while the loop runs.
+  std::atomic<std::size_t> open_count_{0};
+  bool listening_ = false;
+  bool stopped_ = false;
+};
+
+class Exchange;
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(std::shared_ptr<Listener> listener, tcp::socket socket);
+  ~Connection();
+
+  static asio::awaitable<void> serve(std::shared_ptr<Connection> self);
+
+  // The response side, called through the request's Exchange.
+  void respond(Response response);
+  void start(int status, const std::vector<Header>& headers);
+  void write_chunk(std::string_view data);
+  void finish();
+  void exchange_gone(Exchange& exchange, bool unanswered, bool streaming);
+
+  // Closes the socket now; an unfinished response learns of it through on_close.
+  void close();
+  // True once the connection cannot carry more of the response (closed, or closing).
+  bool closed() const { return closed_ || broken_; }
+
+ private:
+  asio::awaitable<void> run();
+  asio::awaitable<bool> read_some();
+  asio::awaitable<void> wait_for_response();
+  asio::awaitable<bool> read_request();
+  asio::awaitable<bool> reject(const error_code& ec);
+  asio::awaitable<void> write_now(std::string_view bytes, error_code& ec);
+  void dispatch();
+
+  void append_head(int status, const std::vector<Header>& headers);
+  void flush();
+  void on_written(const error_code& ec);
+  void after_write();
+  void fail_later(const error_code& ec);
+  void response_complete();
+  void begin_linger();
+
+  void set_deadline(SteadyTime deadline);
+  void arm_watchdog(SteadyTime when);
+  void on_watchdog(const error_code& ec);
+
+  std::shared_ptr<Listener> listener_;
+  const ServerOptions& options_;
+  std::list<Connection*>::iterator registration_;
+  tcp::socket socket_;
+  boost::beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+
+  // Wakes the coroutine when it waits for a response to finish (a timer set to "never" and
+  // cancelled, since asio 1.74 has no channel).
+  asio::steady_timer wake_;
+  asio::steady_timer watchdog_;
+  SteadyTime deadline_ = kNever;
+  SteadyTime watchdog_expiry_ = kNever;
+
+  // The request being answered (not owned: the handler holds it). Cleared once the response
+  // is written or the Exchange is destroyed.
+  Exchange* current_ = nullptr;
+  unsigned version_ = 11;
+  bool keep_alive_ = false;
+  bool head_request_ = false;
+  bool response_active_ = false;  // from dispatch until the last byte is written
+  bool response_ending_ = false;  // the last bytes of the response are queued
+  bool chunked_ = false;
+  bool send_body_ = true;
+
+  // Bytes queued while a write is in flight, the bytes of that write, and a large respond()
+  // body written behind them. Their capacity is kept, so streaming allocates nothing per chunk.
+  std::string pending_;
+  std::string out_;
+  std::string body_;
+  bool writing_ = false;
+
+  bool lingering_ = false;
+  // A write failed inside a handler's call: the close is posted so that on_close never runs
+  // inside write(), where the caller may be iterating over its own state.
+  bool broken_ = false;
+  bool closed_ = false;
+};
+
+// One request's ResponseStream. It keeps the connection alive while the handler holds it;
+// the connection only points back at it while the response is unfinished.
+class Exchange final : public ResponseStream {
+ public:
+  explicit Exchange(std::shared_ptr<Connection> connection) : connection_(std::move(connection)) {}
+
+  ~Exchange() override {
+    connection_->exchange_gone(*this, state_ == State::kNew, state_ == State::kStreaming);
+  }
+
+  void respond(Response response) override {
+    if (state_ != State::kNew) return;
+    state_ = State::kDone;
+    connection_->respond(std::move(response));
+  }
+
+  void start(int status, std::vector<Header> headers) override {
+    if (state_ != State::kNew) return;
+    state_ = State::kStreaming;
+    connection_->start(status, headers);
+  }
+
+  bool write(std::string_view data) override {
+    if (state_ != State::kStreaming || connection_->closed()) return false;
+    connection_->write_chunk(data);
+    return true;
+  }
+
+  void finish() override {
+    if (state_ != State::kStreaming) return;
+    state_ = State::kDone;
+    connection_->finish();
+  }
+
+  bool is_open() const override { return state_ != State::kClosed && !connection_->closed(); }
+
+  void on_close(std::function<void()> callback) override {
+    if (state_ == State::kClosed) {
+      // Registered too late to be told later: tell now.
+      if (callback) callback();
+      return;
+    }
+    if (state_ != State::kDone) on_close_ = std::move(callback);
+  }
+
+  // The connection died before this response completed.
+  void connection_closed() {
+    if (state_ == State::kDone || state_ == State::kClosed) return;
+    state_ = State::kClosed;
+    auto callback = std::exchange(on_close_, nullptr);
+    if (callback) callback();
+  }
+
+  bool answered() const { return state_ != State::kNew; }
+
+ private:
+  enum class State { kNew, kStreaming, kDone, kClosed };
+
+  std::shared_ptr<Connection> connection_;
+  State state_ = State::kNew;
+  std::function<void()> on_close_;
+};
+
+// ---------------------------------------------------------------------------------------
+// Listener
+
+Result<uint16_t> Listener::listen() {
+  const std::string where = fmt::format("{}:{}", options_.address, options_.port);
+  if (stopped_) return fail("{}: server already stopped", where);
+  if (listening_) return fail("{}: already listening", where);
+  error_code ec;
+  asio::ip::address address = asio::ip::make_address(options_.address, ec);
+  if (ec) {
+    // A host name: resolving blocks, which is fine once at start-up.
+    tcp::resolver resolver(io_);
+    auto results = resolver.resolve(options_.address, std::to_string(options_.port), ec);
+    if (ec || results.empty()) return fail("{}: cannot resolve address: {}", where, error_text(ec));
+    address = results.begin()->endpoint().address();
+  }
+  const tcp::endpoint endpoint(address, options_.port);
+  auto give_up = [&](std::string_view step) {
+    error_code ignored;
+    acceptor_.close(ignored);
+    return fail("{}: {}{}", where, step, error_text(ec));
+  };
+  if (acceptor_.open(endpoint.protocol(), ec)) return give_up("");
+  // Lets a restarted server bind while old connections sit in TIME_WAIT.
+  if (acceptor_.set_option(asio::socket_base::reuse_address(true), ec)) return give_up("");
+  if (acceptor_.bind(endpoint, ec)) return give_up("");
+  if (acceptor_.listen(asio::socket_base::max_listen_connections, ec)) return give_up("listen: ");
+  const tcp::endpoint bound = acceptor_.local_endpoint(ec);
+  if (ec) return give_up("");
+  listening_ = true;
+  asio::co_spawn(io_, accept_loop(shared_from_this()), log_coroutine_exception);
+  return bound.port();
+}
+
+asio::awaitable<void> Listener::accept_loop(std::shared_ptr<Listener> self) {
+  while (!self->stopped_) {
+    error_code ec;
+    tcp::socket socket =
+        co_await self->acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+    if (self->stopped_) co_return;
+    if (ec) {
+      if (ec == asio::error::operation_aborted) co_return;
+      log::warn("http server {}:{}: accept: {}", self->options_.address, self->options_.port,
+                error_text(ec));
+      if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
+          ec == asio::error::no_memory || ec.value() == ENFILE) {
+        asio::steady_timer pause(self->io_, kAcceptRetryDelay);
+        co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      }
+      continue;
+    }
+    // Tokens are small writes that must leave at once, not wait for Nagle.
+    socket.set_option(tcp::no_delay(true), ec);
+    auto connection = std::make_shared<Connection>(self, std::move(socket));
+    asio::co_spawn(self->io_, Connection::serve(std::move(connection)), log_coroutine_exception);
+  }
+}
+
+void Listener::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  error_code ignored;
+  acceptor_.close(ignored);
+  // Closing runs on_close callbacks, which may close other connections: work on a copy.
+  std::vector<Connection*> open(connections_.begin(), connections_.end());
+  for (Connection* connection : open) connection->close();
+}
+
+// ---------------------------------------------------------------------------------------
+// Connection: reading
+
+Connection::Connection(std::shared_ptr<Listener> listener, tcp::socket socket)
+    : listener_(std::move(listener)),
+      options_(listener_->options()),
+      socket_(std::move(socket)),
+      // Room for the largest allowed header plus one read; a longer header line fails the
+      // parse instead of growing the buffer.
+      buffer_(options_.max_header_bytes + 2 * kReadChunk),
+      wake_(socket_.get_executor()),
+      watchdog_(socket_.get_executor()) {
+  registration_ = listener_->add(this);
+  // Writes are tried synchronously first (see flush()); they must never block the loop.
+  error_code ignored;
+  socket_.non_blocking(true, ignored);
+}
+
+Connection::~Connection() {
+  // Only reached without close() when the io_context is torn down with the coroutine pending.
+  if (!closed_) listener_->remove(registration_);
+}
+
+asio::awaitable<void> Connection::serve(std::shared_ptr<Connection> self) {
+  try {
+    co_await self->run();
+  } catch (const std::exception& e) {
+    log::error("http connection: {}", e.what());
+  }
+  self->close();
+}
+
+asio::awaitable<void> Connection::run() {
+  // A fresh connection gets the request read timeout for its first byte: a client connecting
+  // and sending nothing is as suspect as one sending slowly.
+  set_deadline(Clock::now() + options_.read_timeout);
+  while (!closed_) {
+    if (lingering_) buffer_.clear();
+    if (buffer_.size() == 0) {
+      // (The results of co_await are kept in named variables: g++ 12 miscompiles some
+      // co_await expressions used directly inside conditions.)
+      const bool got_bytes = co_await read_some();
+      if (!got_bytes) co_return;
+      continue;
+    }
+    if (response_active_) {
+      co_await wait_for_response();
+      continue;
+    }
+    const bool keep_going = co_await read_request();
+    if (!keep_going) co_return;
+  }
+}
+
+asio::awaitable<bool> Connection::read_some() {
+  error_code ec;
+  const std::size_t n = co_await socket_.async_read_some(
+      buffer_.prepare(kReadChunk), asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) {
+    // End of input while a response is being written means the peer went away: close()
+    // tells the handler. Otherwise it is the normal end of a keep-alive connection.
+    if (!closed_ && response_active_) {
+      log::debug("http connection: peer gone during a response: {}", error_text(ec));
+    }
+    co_return false;
+  }
+  buffer_.commit(n);
+  co_return true;
+}
+
+asio::awaitable<void> Connection::wait_for_response() {
+  error_code ec;
+  wake_.expires_at(kNever);
+  co_await wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+}
+
+asio::awaitable<void> Connection::write_now(std::string_view bytes, error_code& ec) {
+  set_deadline(Clock::now() + options_.write_timeout);
+  co_await asio::async_write(socket_, asio::buffer(bytes.data(), bytes.size()),
+                             asio::redirect_error(asio::use_awaitable, ec));
+}
+
+asio::awaitable<bool> Connection::read_request() {
+  set_deadline(Clock::now() + options_.read_timeout);
+  auto& parser = parser_.emplace();
+  parser.header_limit(
+      static_cast<std::uint32_t>(std::min<std::size_t>(options_.max_header_bytes, UINT32_MAX)));
+  parser.body_limit(options_.max_body_bytes);
+
+  error_code ec;
+  co_await bhttp::async_read_header(socket_, buffer_, parser,
+                                    asio::redirect_error(asio::use_awaitable, ec));
+  if (!ec && !parser.is_done() && parser.get().version() >= 11 &&
+      ascii_iequals(to_std(parser.get()[bhttp::field::expect]), "100-continue")) {
+    // curl and others wait for this before sending a large body.
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    co_await write_now(kContinue, ec);
+    set_deadline(Clock::now() + options_.read_timeout);
+  }
+  if (!ec && !parser.is_done()) {
+    co_await bhttp::async_read(socket_, buffer_, parser,
+                               asio::redirect_error(asio::use_awaitable, ec));
+  }
+  if (closed_) co_return false;
+  if (ec) {
+    const bool answered = co_await reject(ec);
+    co_return answered;
+  }
+  set_deadline(kNever);
+  dispatch();
+  co_return true;
+}
+
+// Answers a request that cannot reach the handler. Returns false when there is nobody to
+// answer (the peer closed or the input stopped mid-request).
+asio::awaitable<bool> Connection::reject(const error_code& ec) {
+  int status = 400;
+  std::string reason;
+  const bool header_done = parser_->is_header_done();
+  if (ec == bhttp::error::header_limit || (ec == bhttp::error::buffer_overflow && !header_done)) {
+    status = 431;
+    reason = fmt::format("request headers over {} bytes", options_.max_header_bytes);
+  } else if (ec == bhttp::error::body_limit) {
+    status = 413;
+    reason = fmt::format("request body over {} bytes", options_.max_body_bytes);
+  } else if (ec.category() == beast_http_category() && ec != bhttp::error::end_of_stream &&
+             ec != bhttp::error::partial_message) {
+    reason = fmt::format("bad request: {}", error_text(ec));
+  } else {
+    log::debug("http connection: request read ended: {}", error_text(ec));
+    co_return false;
+  }
+  parser_.reset();
+  std::string message = fmt::format(
+      "HTTP/1.1 {} {}\r\nServer: kgai\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n"
+      "Connection: close\r\n\r\n{}\n",
+      status, reason_phrase(status), reason.size() + 1, reason);
+  error_code write_ec;
+  co_await write_now(message, write_ec);
+  if (write_ec || closed_) co_return false;
+  begin_linger();
+  co_return true;
+}
+
+void Connection::dispatch() {
+  auto& message = parser_->get();
+  Request request;
+  request.method = to_std(message.method_string());
+  request.target = to_std(message.target());
+  request.headers.reserve(static_cast<std::size_t>(std::distance(message.begin(), message.end())));
+  for (const auto& field : message) {
+    request.headers.push_back(
+        {std::string(to_std(field.name_string())), std::string(to_std(field.value()))});
+  }
+  request.body = std::move(message.body());
+  version_ = message.version();
+  keep_alive_ = parser_->keep_alive() && !listener_->stopped();
+  head_request_ = message.method() == bhttp::verb::head;
+  parser_.reset();
+
+  response_active_ = true;
+  response_ending_ = false;
+  chunked_ = false;
+  send_body_ = true;
+  auto exchange = std::make_shared<Exchange>(shared_from_this());
+  current_ = exchange.get();
+  try {
+    listener_->handler()(std::move(request), exchange);
+  } catch (const std::exception& e) {
+    log::error("http handler threw: {}", e.what());
+    if (!exchange->answered()) {
+      exchange->respond(Response{500, {{"Content-Type", "text/plain"}}, "internal error\n"});
+    } else {
+      close();
+    }
+  }
+  // If the handler kept no reference, the Exchange goes now and answers 500 for it.
+}
+
+// ---------------------------------------------------------------------------------------
+// Connection: writing
+
+void Connection::append_head(int status, const std::vector<Header>& headers) {
+  fmt::format_to(std::back_inserter(pending_), "HTTP/1.1 {} {}\r\n", status, reason_phrase(status));
+  bool has_server = false;
+  for (const Header& header : headers) {
+    if (!is_valid_header(header)) {
+      log::warn("http handler set an invalid header '{}'; dropped", header.name);
+      continue;
+    }
+    if (is_framing_header(header.name)) {
+      if (ascii_iequals(header.name, "Connection") && contains_token(header.value, "close")) {
+        keep_alive_ = false;
+      }
+      continue;
+    }
+    has_server = has_server || ascii_iequals(header.name, "Server");
+    pending_ += header.name;
+    pending_ += ": ";
+    pending_ += header.value;
+    pending_ += "\r\n";
+  }
+  if (!has_server) pending_ += "Server: kgai\r\n";
+}
+
+void Connection::respond(Response response) {
+  if (closed()) return;
+  send_body_ = !head_request_ && status_has_body(response.status);
+  append_head(response.status, response.headers);
+  if (!keep_alive_) {
+    pending_ += "Connection: close\r\n";
+  } else if (version_ < 11) {
+    pending_ += "Connection: keep-alive\r\n";
+  }
+  if (status_has_body(response.status)) {
+    fmt::format_to(std::back_inserter(pending_), "Content-Length: {}\r\n", response.body.size());
+  }
+  pending_ += "\r\n";
+  if (send_body_) {
+    if (response.body.size() > kCopyBodyLimit && !writing_) {
+      body_ = std::move(response.body);
+    } else {
+      pending_ += response.body;
+    }
+  }
+  response_ending_ = true;
+  flush();
+}
+
+void Connection::start(int status, const std::vector<Header>& headers) {
+  if (closed()) return;
+  send_body_ = !head_request_ && status_has_body(status);
+  // HTTP/1.0 has no chunked encoding: there the body ends when the connection does.
+  chunked_ = send_body_ && version_ >= 11;
+  if (version_ < 11) keep_alive_ = false;
+  append_head(status, headers);
+  if (!keep_alive_) pending_ += "Connection: close\r\n";
+  if (chunked_) pending_ += "Transfer-Encoding: chunked\r\n";
+  pending_ += "\r\n";
+  flush();
+}
+
+void Connection::write_chunk(std::string_view data) {
+  // An empty chunk would read as the end of the body.
+  if (closed() || !send_body_ || data.empty()) return;
+  if (chunked_) {
+    fmt::format_to(std::back_inserter(pending_), "{:x}\r\n", data.size());
+    pending_ += data;
+    pending_ += "\r\n";
+  } else {
+    pending_ += data;
+  }
+  flush();
+}
+
+void Connection::finish() {
+  if (closed()) return;
+  if (chunked_) pending_ += "0\r\n\r\n";
+  response_ending_ = true;
+  flush();
+}
+
+// Writes what is queued unless a write is in flight (whose completion picks up whatever
+// queued meanwhile, so chunks written in a burst leave in one system call). The bytes go to
+// the socket right here when it has room: a token reaches the kernel inside the handler's
+// write() call, with no completion to run afterwards; only a full socket waits in asio.
+void Connection::flush() {
+  if (closed() || writing_) return;
+  if (pending_.empty() && body_.empty()) {
+    if (response_ending_) response_complete();
+    return;
+  }
+  out_.swap(pending_);
+  pending_.clear();
+  error_code ec;
+  const std::array<asio::const_buffer, 2> all{asio::buffer(out_), asio::buffer(body_)};
+  const std::size_t written = socket_.write_some(all, ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    ec = {};
+  } else if (ec) {
+    fail_later(ec);
+    return;
+  }
+  if (written == out_.size() + body_.size()) {
+    after_write();
+    return;
+  }
+  const std::size_t head_written = std::min(written, out_.size());
+  const std::array<asio::const_buffer, 2> rest{asio::buffer(out_) + head_written,
+                                               asio::buffer(body_) + (written - head_written)};
+  writing_ = true;
+  set_deadline(Clock::now() + options_.write_timeout);
+  asio::async_write(socket_, rest, [self = shared_from_this()](const error_code& ec, std::size_t) {
+    self->on_written(ec);
+  });
+}
+
+void Connection::on_written(const error_code& ec) {
+  writing_ = false;
+  if (closed_) return;
+  if (ec) {
+    log::debug("http connection: write failed: {}", error_text(ec));
+    close();
+    return;
+  }
+  after_write();
+}
+
+void Connection::after_write() {
+  out_.clear();
+  if (body_.capacity() > kCopyBodyLimit) {
+    std::string().swap(body_);  // do not keep a large body's memory per idle connection
+  } else {
+    body_.clear();
+  }
+  if (!pending_.empty() || response_ending_) {
+    flush();
+    return;
+  }
+  set_deadline(kNever);  // waiting on the handler, which may take its time
+}
+
+void Connection::fail_later(const error_code& ec) {
+  log::debug("http connection: write failed: {}", error_text(ec));
+  broken_ = true;
+  asio::post(socket_.get_executor(), [self = shared_from_this()] { self->close(); });
+}
+
+void Connection::response_complete() {
+  response_active_ = false;
+  response_ending_ = false;
+  current_ = nullptr;
+  if (!keep_alive_ || listener_->stopped()) {
+    begin_linger();
+    return;
+  }
+  set_deadline(Clock::now() + options_.idle_timeout);
+  wake_.cancel();  // the coroutine may hold a pipelined request until now
+}
+
+// Half-closes and reads (and drops) what the peer still sends, so that closing with unread
+// input does not reset the connection before the peer read our answer.
+void Connection::begin_linger() {
+  if (closed_ || lingering_) return;
+  lingering_ = true;
+  error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_send, ignored);
+  set_deadline(Clock::now() + kLingerTime);
+  wake_.cancel();
+}
+
+void Connection::exchange_gone(Exchange& exchange, bool unanswered, bool streaming) {
+  if (current_ != &exchange) return;
+  current_ = nullptr;
+  if (closed()) return;
+  if (unanswered) {
+    log::warn("http handler dropped a request without answering it");
+    respond(Response{500, {{"Content-Type", "text/plain"}}, "handler dropped the request\n"});
+  } else if (streaming) {
+    // Finishing the body cleanly would pass a truncated stream off as complete.
+    log::warn("http handler dropped a streaming response before finish()");
+    close();
+  }
+}
+
+void Connection::close() {
+  if (closed_) return;
+  closed_ = true;
+  auto keep_alive = shared_from_this();  // on_close callbacks may drop the last Exchange
+  error_code ignored;
+  socket_.close(ignored);
+  wake_.cancel();
+  watchdog_.cancel();
+  listener_->remove(registration_);
+  if (Exchange* exchange = std::exchange(current_, nullptr)) exchange->connection_closed();
+}
+
+// ---------------------------------------------------------------------------------------
+// Connection: deadlines
+
+// One timer serves every deadline: moving the deadline later costs nothing (the timer
+// re-arms itself when it fires early), only moving it earlier re-arms the timer.
+void Connection::set_deadline(SteadyTime deadline) {
+  deadline_ = deadline;
+  if (deadline < watchdog_expiry_) arm_watchdog(deadline);
+}
+
+void Connection::arm_watchdog(SteadyTime when) {
+  watchdog_expiry_ = when;
+  watchdog_.expires_at(when);
+  watchdog_.async_wait(
+      [self = shared_from_this()](const error_code& ec) { self->on_watchdog(ec); });
+}
+
+void Connection::on_watchdog(const error_code& ec) {
+  if (ec == asio::error::operation_aborted || closed_) return;
+  watchdog_expiry_ = kNever;
+  if (deadline_ <= Clock::now()) {
+    log::debug("http connection: timeout");
+    close();
+  } else if (deadline_ != kNever) {
+    arm_watchdog(deadline_);
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// Server
+
+struct Server::Impl : Listener {
+  using Listener::Listener;
+};
+
+Server::Server(EventLoop& loop, ServerOptions options, Handler handler)
+    : impl_(std::make_shared<Impl>(loop, std::move(options), std::move(handler))) {}
+
+Server::~Server() { stop(); }
+
+Result<uint16_t> Server::listen() { return impl_->listen(); }
+
+void Server::stop() { impl_->stop(); }
+
+std::size_t Server::open_connections() const { return impl_->open_connections(); }
+
+}  // namespace kgai::http

@@ -11,6 +11,9 @@ int main(int argc, char** argv) {
       "kgai: fast, AI-aware serving tools for generative AI on Kubernetes.\n"
       "Run 'kgai <command> --help' for the options of a command."};
   app.require_subcommand(1);
+  // A flag given twice takes its last value, as in most command-line tools (scripts append
+  // overrides to a base command line).
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   kgai::log::init("info");
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")

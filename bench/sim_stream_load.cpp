@@ -9,7 +9,7 @@
 // allocation per event). Only errors allocate.
 //
 //   kgai_stream_load --host 127.0.0.1 --ports 8000-8015 --connections-per-port 64
-//       --duration 30 --max-tokens 200 --prompt-tokens 200 [--warmup 5] [--json]
+//       --duration 30 --max-tokens 200 --prompt-tokens 200 [--warmup 5] [--ramp-up 4] [--json]
 //
 // Exit status: 0 ok, 1 the run finished but saw errors (or could not read the server's stats),
 // 2 bad flags or the run could not start.
@@ -508,6 +508,7 @@ struct Options {
   int connections_per_port = 64;
   double duration = 30;
   double warmup = 5;
+  double ramp_up = 0;  // connections open evenly over this many seconds
   int max_tokens = 200;
   int prompt_tokens = 200;
   std::string model;  // empty: the server's default model
@@ -525,6 +526,9 @@ server's token send lag from GET /kgai/stats on every port (kgai sim), warmup ex
   --connections-per-port N    concurrent streams per port (default 64)
   --duration SECONDS          whole run, warmup included (default 30)
   --warmup SECONDS            first seconds left out of every statistic (default 5)
+  --ramp-up SECONDS           open the connections evenly over this time instead of all at
+                              once, so streams do not start and end in lockstep (default 0;
+                              at most --warmup)
   --max-tokens N              output tokens per request, with ignore_eos (default 200)
   --prompt-tokens N           prompt length; 4 bytes of text a token, unique per request (default 200)
   --model NAME                "model" field of each request (default: none, the server's own)
@@ -629,12 +633,12 @@ std::optional<Options> parse_flags(int argc, char** argv, FlagError* error) {
       auto n = parse_number<int>(*value);
       if (!n || *n < 1 || *n > 100000) return bad("an integer in [1, 100000]");
       o.connections_per_port = *n;
-    } else if (name == "--duration" || name == "--warmup") {
+    } else if (name == "--duration" || name == "--warmup" || name == "--ramp-up") {
       auto n = parse_number<double>(*value);
       if (!n || !std::isfinite(*n) || *n < 0 || *n > 86400 || (name == "--duration" && *n <= 0)) {
         return bad(name == "--duration" ? "seconds in (0, 86400]" : "seconds in [0, 86400]");
       }
-      (name == "--duration" ? o.duration : o.warmup) = *n;
+      (name == "--duration" ? o.duration : name == "--warmup" ? o.warmup : o.ramp_up) = *n;
     } else if (name == "--max-tokens" || name == "--prompt-tokens") {
       auto n = parse_number<int>(*value);
       if (!n || *n < 1 || *n > 1000000) return bad("an integer in [1, 1000000]");
@@ -650,6 +654,12 @@ std::optional<Options> parse_flags(int argc, char** argv, FlagError* error) {
   if (o.warmup >= o.duration) {
     error->message =
         fmt::format("--warmup ({} s) must be shorter than --duration ({} s)", o.warmup, o.duration);
+    return std::nullopt;
+  }
+  if (o.ramp_up > o.warmup) {
+    // A ramp inside the measured window would measure a load that is still growing.
+    error->message = fmt::format("--ramp-up ({} s) must not be longer than --warmup ({} s)",
+                                 o.ramp_up, o.warmup);
     return std::nullopt;
   }
   return o;
@@ -1006,7 +1016,7 @@ void LoadClient::run_timers() {
     c.scheduled = false;
     if (stop_streams_ && c.kind == Connection::Kind::kStream) continue;
     if (c.fd < 0) {
-      ++reconnects_;
+      if (c.generation > 0) ++reconnects_;  // not the first open of a ramp-up
       open(index);
     } else {
       start_request(index);
@@ -1267,7 +1277,13 @@ int LoadClient::run() {
   bool warmup_stats_started = options_.warmup <= 0;
   bool final_stats_started = false;
   double stats_deadline = std::numeric_limits<double>::infinity();
-  for (size_t i = 0; i < num_streams_; ++i) open(i);
+  for (size_t i = 0; i < num_streams_; ++i) {
+    if (options_.ramp_up > 0) {
+      schedule(i, options_.ramp_up * static_cast<double>(i) / static_cast<double>(num_streams_));
+    } else {
+      open(i);
+    }
+  }
 
   std::vector<epoll_event> events(4096);
   while (true) {
@@ -1416,6 +1432,7 @@ void LoadClient::report(double cpu_user, double cpu_system) {
                             {"connections_per_port", options_.connections_per_port},
                             {"duration_seconds", options_.duration},
                             {"warmup_seconds", options_.warmup},
+                            {"ramp_up_seconds", options_.ramp_up},
                             {"max_tokens", options_.max_tokens},
                             {"prompt_tokens", options_.prompt_tokens},
                             {"model", options_.model}}},
@@ -1439,10 +1456,10 @@ void LoadClient::report(double cpu_user, double cpu_system) {
 
   auto ms = [](double s) { return fmt::format("{:.3f} ms", s * 1e3); };
   fmt::print(
-      "kgai_stream_load: {} ports x {} connections, {} s (first {} s warmup), "
+      "kgai_stream_load: {} ports x {} connections, {} s (first {} s warmup, {} s ramp-up), "
       "max_tokens {}, prompt {} tokens\n",
       options_.ports.size(), options_.connections_per_port, options_.duration, options_.warmup,
-      options_.max_tokens, options_.prompt_tokens);
+      options_.ramp_up, options_.max_tokens, options_.prompt_tokens);
   fmt::print(
       "client: {} responses, {} tokens in {:.1f} s = {:.0f} tokens/s ({:.1f} responses/s); "
       "whole run {} tokens\n",

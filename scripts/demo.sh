@@ -50,11 +50,11 @@ done
 metric() {  # metric PORT NAME -> value of the first sample of NAME
   curl -s "http://127.0.0.1:$1/metrics" | awk -v n="$2" '$1 ~ "^"n"({|$)" {print $NF; exit}'
 }
-printf '\n%-6s %-8s %8s %8s %8s %12s %10s\n' time replica running waiting kv_use generated prefix_hit
-for t in $(seq 0 2 12); do
+printf '\n%-6s %-8s %8s %8s %8s %12s %12s\n' time replica running waiting kv_use generated prefix_hits
+for t in $(seq 0 2 10); do
   for r in $(seq 0 $((replicas - 1))); do
     port=$((base + r))
-    printf '%-6s %-8s %8s %8s %8.3f %12s %10s\n' "${t}s" "$r" \
+    printf '%-6s %-8s %8s %8s %8.3f %12s %12s\n' "${t}s" "$r" \
       "$(metric $port vllm:num_requests_running)" "$(metric $port vllm:num_requests_waiting)" \
       "$(metric $port vllm:kv_cache_usage_perc)" "$(metric $port vllm:generation_tokens_total)" \
       "$(metric $port vllm:prefix_cache_hits_total)"
@@ -66,10 +66,15 @@ wait "${pids[@]}" 2>/dev/null || true
 echo
 echo "== Virtual time: the same engine, 20,000 requests at 40 req/s, in a few seconds"
 "$kgai" sim offline --model llama-3.1-8b --accelerator h100 --rate 40 --num-requests 20000 \
-  --shared-prefix-groups 8 --shared-prefix-len 400 --quiet |
-  python3 -c 'import json,sys; s=json.load(sys.stdin); l=s["successes"]["latency"];
-print(f"TTFT p50 {l[\"time_to_first_token\"][\"median\"]*1e3:.1f} ms, p99 {l[\"time_to_first_token\"][\"p99\"]*1e3:.1f} ms; "
-      f"ITL p50 {l[\"inter_token_latency\"][\"median\"]*1e3:.1f} ms; "
-      f"{s[\"successes\"][\"throughput\"][\"output_tokens_per_sec\"]:.0f} output tok/s; "
-      f"prefix-cache hit rate {s[\"engine\"][\"prefix_cache_hit_rate\"]:.2f}; "
-      f"simulated {s[\"engine\"][\"simulated_seconds\"]:.0f} s in {s[\"runtime\"][\"wall_seconds\"]:.2f} s")'
+  --shared-prefix-groups 8 --shared-prefix-len 400 --quiet > "$log"
+python3 - "$log" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+lat, thr, eng = s["successes"]["latency"], s["successes"]["throughput"], s["engine"]
+print(f"TTFT p50 {lat['time_to_first_token']['median'] * 1e3:.1f} ms, "
+      f"p99 {lat['time_to_first_token']['p99'] * 1e3:.1f} ms; "
+      f"ITL p50 {lat['inter_token_latency']['median'] * 1e3:.1f} ms; "
+      f"{thr['output_tokens_per_sec']:.0f} output tok/s; "
+      f"prefix-cache hit rate {eng['prefix_cache_hit_rate']:.2f}; "
+      f"simulated {eng['simulated_seconds']:.0f} s in {s['runtime']['wall_seconds']:.2f} s of CPU")
+PY

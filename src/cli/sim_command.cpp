@@ -108,14 +108,51 @@ struct ServeFlags {
   std::string served_model_name;
   std::vector<std::string> lora_modules;
   std::string natural_output = "lognormal:256,0.7";
+  bool list = false;
 };
 
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) {
+    if (!out.empty()) out += ", ";
+    out += item;
+  }
+  return out;
+}
+
+int list_catalog(const EngineFlags& ef) {
+  auto catalog = catalog::Catalog::builtin();
+  if (!catalog) {
+    log::error("{}", catalog.error().message);
+    return 2;
+  }
+  for (const auto& file : ef.catalog_files) {
+    if (auto loaded = catalog->load_file(file); !loaded) {
+      log::error("{}", loaded.error().message);
+      return 2;
+    }
+  }
+  fmt::print("Models:\n");
+  for (const auto& m : catalog->models()) {
+    fmt::print("  {:<40} {:>6.1f}B params, context {:>6}, aliases: {}\n", m.name,
+               m.num_params / 1e9, m.max_model_len, join(m.aliases));
+  }
+  fmt::print("Accelerators:\n");
+  for (const auto& a : catalog->accelerators()) {
+    fmt::print("  {:<20} {:>5.0f} TFLOP/s, {:>5.1f} GiB, {:>4.2f} TB/s, aliases: {}\n", a.name,
+               a.peak_flops / 1e12, a.memory_bytes / (1024.0 * 1024 * 1024),
+               a.memory_bandwidth / 1e12, join(a.aliases));
+  }
+  return 0;
+}
+
 int serve(EngineFlags& ef, const ServeFlags& sf) {
+  if (sf.list) return list_catalog(ef);
   if (sf.replicas < 1 || sf.replicas > 1024) {
     log::error("--replicas must be between 1 and 1024, got {}", sf.replicas);
     return 2;
   }
-  if (sf.port < 0 || sf.port + sf.replicas - 1 > 65535 || (sf.port == 0 && false)) {
+  if (sf.port < 0 || sf.port > 65535 || (sf.port > 0 && sf.port + sf.replicas - 1 > 65535)) {
     log::error("--port {} with {} replicas runs past port 65535", sf.port, sf.replicas);
     return 2;
   }
@@ -331,6 +368,8 @@ void add_sim_command(CLI::App& app, int& exit_code) {
                   "Model name clients use (default: the catalog's full name)");
   sim->add_option("--lora-modules", serve_flags->lora_modules,
                   "LoRA adapters served from the start (comma-separated names)");
+  sim->add_flag("--list", serve_flags->list,
+                "List the models and accelerators of the catalog (with --catalog files) and exit");
   sim->add_option("--natural-output-len", serve_flags->natural_output,
                   "Where the model stops by itself when ignore_eos is not set "
                   "(a length distribution, see 'sim offline --help')")

@@ -69,4 +69,3 @@ void BM_OfflineRun(benchmark::State& state) {
 BENCHMARK(BM_OfflineRun)->Arg(20)->Arg(100)->Unit(benchmark::kMillisecond);
 
 }  // namespace
-

@@ -229,4 +229,3 @@ void BM_FormatValue(benchmark::State& state) {
 BENCHMARK(BM_FormatValue);
 
 }  // namespace
-

@@ -39,6 +39,7 @@
 #include <queue>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -512,6 +513,11 @@ struct Options {
   int max_tokens = 200;
   int prompt_tokens = 200;
   std::string model;  // empty: the server's default model
+  // > 0: sleep this long between non-blocking polls instead of blocking in epoll_wait. A
+  // co-located client blocked in epoll_wait makes every server write pay for waking it up
+  // (on loopback the sender runs the receiver's TCP path too); a polling client does not,
+  // which is closer to what remote clients cost a server.
+  int poll_interval_us = 0;
   bool json = false;
 };
 
@@ -531,6 +537,8 @@ server's token send lag from GET /kgai/stats on every port (kgai sim), warmup ex
                               at most --warmup)
   --max-tokens N              output tokens per request, with ignore_eos (default 200)
   --prompt-tokens N           prompt length; 4 bytes of text a token, unique per request (default 200)
+  --poll-interval-us N        poll for data every N microseconds instead of sleeping in
+                              epoll_wait (default 0: sleep); see Options::poll_interval_us
   --model NAME                "model" field of each request (default: none, the server's own)
   --json                      print one JSON object instead of text
 )";
@@ -645,6 +653,10 @@ std::optional<Options> parse_flags(int argc, char** argv, FlagError* error) {
       (name == "--max-tokens" ? o.max_tokens : o.prompt_tokens) = *n;
     } else if (name == "--model") {
       o.model = *value;
+    } else if (name == "--poll-interval-us") {
+      auto n = parse_number<int>(*value);
+      if (!n || *n < 0 || *n > 1000000) return bad("microseconds in [0, 1000000]");
+      o.poll_interval_us = *n;
     } else {
       error->message = fmt::format("unknown flag '{}' (see --help)", name);
       return std::nullopt;
@@ -1310,7 +1322,14 @@ int LoadClient::run() {
     if (!timers_.empty()) next = std::min(next, timers_.top().first);
     const int timeout_ms =
         static_cast<int>(std::clamp(std::ceil((next - now_) * 1000.0), 0.0, 1000.0));
-    int n = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), timeout_ms);
+    int n;
+    if (options_.poll_interval_us > 0) {
+      const auto pause = std::min<int64_t>(options_.poll_interval_us, int64_t{timeout_ms} * 1000);
+      if (pause > 0) std::this_thread::sleep_for(std::chrono::microseconds(pause));
+      n = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), 0);
+    } else {
+      n = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), timeout_ms);
+    }
     if (n < 0) {
       if (errno == EINTR) continue;
       fmt::print(stderr, "kgai_stream_load: epoll_wait: {}\n", std::strerror(errno));

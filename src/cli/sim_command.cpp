@@ -5,8 +5,8 @@
 #include <iostream>
 #include <thread>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "catalog/catalog.h"
@@ -89,7 +89,8 @@ std::vector<std::string> split_commas(const std::vector<std::string>& values) {
     size_t start = 0;
     while (start <= v.size()) {
       size_t comma = v.find(',', start);
-      std::string item = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      std::string item =
+          v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
       if (!item.empty()) out.push_back(item);
       if (comma == std::string::npos) break;
       start = comma + 1;
@@ -185,14 +186,15 @@ int serve(EngineFlags& ef, const ServeFlags& sf) {
   std::signal(SIGPIPE, SIG_IGN);
 
   const int hardware = std::max(1u, std::thread::hardware_concurrency());
-  const int num_loops = sf.threads > 0 ? std::min(sf.threads, sf.replicas)
-                                       : std::min(sf.replicas, hardware);
+  const int num_loops =
+      sf.threads > 0 ? std::min(sf.threads, sf.replicas) : std::min(sf.replicas, hardware);
   std::vector<std::unique_ptr<EventLoop>> loops;
   for (int i = 0; i < num_loops; ++i) loops.push_back(std::make_unique<EventLoop>());
   RealClock clock(sf.time_scale);
 
   std::vector<std::unique_ptr<sim::Replica>> replicas;
-  const std::string served = sf.served_model_name.empty() ? setup.model->name : sf.served_model_name;
+  const std::string served =
+      sf.served_model_name.empty() ? setup.model->name : sf.served_model_name;
   const auto loras = split_commas(sf.lora_modules);
   for (int i = 0; i < sf.replicas; ++i) {
     sim::ReplicaOptions o;
@@ -207,8 +209,8 @@ int serve(EngineFlags& ef, const ServeFlags& sf) {
     o.natural_output = *natural;
     o.http.address = sf.host;
     o.http.port = static_cast<uint16_t>(sf.port == 0 ? 0 : sf.port + i);
-    auto replica = std::make_unique<sim::Replica>(*loops[static_cast<size_t>(i % num_loops)],
-                                                  clock, *setup.latency, std::move(o));
+    auto replica = std::make_unique<sim::Replica>(*loops[static_cast<size_t>(i % num_loops)], clock,
+                                                  *setup.latency, std::move(o));
     auto port = replica->start();
     if (!port) {
       log::error("replica {}: {}", i, port.error().message);
@@ -219,12 +221,13 @@ int serve(EngineFlags& ef, const ServeFlags& sf) {
     replicas.push_back(std::move(replica));
   }
   std::fflush(stdout);
-  log::info("{} on {} x{} (tp {}): {} KV blocks of {} tokens, max_model_len {}, "
-            "max_num_seqs {}, max_num_batched_tokens {}, time scale {}",
-            setup.model->name, setup.accelerator->name, ef.setup.tensor_parallel,
-            ef.setup.tensor_parallel, setup.engine.num_gpu_blocks, setup.engine.block_size,
-            setup.engine.max_model_len, setup.engine.max_num_seqs,
-            setup.engine.max_num_batched_tokens, sf.time_scale);
+  log::info(
+      "{} on {} x{} (tp {}): {} KV blocks of {} tokens, max_model_len {}, "
+      "max_num_seqs {}, max_num_batched_tokens {}, time scale {}",
+      setup.model->name, setup.accelerator->name, ef.setup.tensor_parallel,
+      ef.setup.tensor_parallel, setup.engine.num_gpu_blocks, setup.engine.block_size,
+      setup.engine.max_model_len, setup.engine.max_num_seqs, setup.engine.max_num_batched_tokens,
+      sf.time_scale);
 
   std::vector<std::thread> threads;
   for (auto& loop : loops) threads.emplace_back([&loop] { loop->run(); });

@@ -50,8 +50,7 @@ class VirtualClock {
 
 // Seconds since the Unix epoch, for metrics that carry wall time (vLLM's *_info gauges).
 inline double unix_seconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 }  // namespace kgai

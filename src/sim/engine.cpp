@@ -30,7 +30,8 @@ Engine::Engine(EngineConfig config, const catalog::LatencyModel& latency)
       kv_(config.num_gpu_blocks, config.block_size, config.enable_prefix_caching) {
   if (!config_.enable_chunked_prefill) {
     // As vLLM: without chunking a whole prompt must fit in one step's budget.
-    config_.max_num_batched_tokens = std::max(config_.max_num_batched_tokens, config_.max_model_len);
+    config_.max_num_batched_tokens =
+        std::max(config_.max_num_batched_tokens, config_.max_model_len);
   }
 }
 

@@ -144,8 +144,8 @@ class Engine {
  private:
   struct Request {
     NewRequest spec;
-    int num_tokens = 0;      // prompt + outputs so far
-    int num_computed = 0;    // tokens whose KV is computed
+    int num_tokens = 0;    // prompt + outputs so far
+    int num_computed = 0;  // tokens whose KV is computed
     int output_tokens = 0;
     int cached_tokens = -1;  // -1 until first scheduled
     int registered_blocks = 0;

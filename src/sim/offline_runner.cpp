@@ -17,9 +17,17 @@ nlohmann::json distribution(const stats::Samples& s) {
   nlohmann::json j;
   j["mean"] = s.mean();
   j["min"] = s.min();
-  for (auto [key, p] : std::initializer_list<std::pair<const char*, double>>{
-           {"p0.1", 0.1}, {"p1", 1}, {"p5", 5}, {"p10", 10}, {"p25", 25}, {"median", 50},
-           {"p75", 75}, {"p90", 90}, {"p95", 95}, {"p99", 99}, {"p99.9", 99.9}}) {
+  for (auto [key, p] : std::initializer_list<std::pair<const char*, double>>{{"p0.1", 0.1},
+                                                                             {"p1", 1},
+                                                                             {"p5", 5},
+                                                                             {"p10", 10},
+                                                                             {"p25", 25},
+                                                                             {"median", 50},
+                                                                             {"p75", 75},
+                                                                             {"p90", 90},
+                                                                             {"p95", 95},
+                                                                             {"p99", 99},
+                                                                             {"p99.9", 99.9}}) {
     j[key] = s.percentile(p);
   }
   j["max"] = s.max();
@@ -67,7 +75,8 @@ struct Collector {
 Result<nlohmann::json> run_offline(const OfflineOptions& options,
                                    const catalog::LatencyModel& latency) {
   const WorkloadSpec& w = options.workload;
-  if ((w.rate > 0) == (w.concurrency > 0)) return fail("set exactly one of --rate or --concurrency");
+  if ((w.rate > 0) == (w.concurrency > 0))
+    return fail("set exactly one of --rate or --concurrency");
   if (w.duration <= 0 && w.num_requests <= 0) return fail("set --duration or --num-requests");
 
   const auto wall_start = std::chrono::steady_clock::now();
@@ -78,7 +87,8 @@ Result<nlohmann::json> run_offline(const OfflineOptions& options,
   const int prefix = spec.shared_prefix_groups > 0 ? spec.shared_prefix_len : 0;
   if (prefix + 2 > max_len) return fail("--shared-prefix-len leaves no room under max_model_len");
   spec.input.set_max(std::max(1, std::min(spec.input.max_value(), max_len / 2 - prefix)));
-  spec.output.set_max(std::max(1, std::min(spec.output.max_value(), max_len - prefix - spec.input.max_value())));
+  spec.output.set_max(
+      std::max(1, std::min(spec.output.max_value(), max_len - prefix - spec.input.max_value())));
   WorkloadGenerator generator(spec, options.engine.block_size,
                               options.engine.enable_prefix_caching);
   const double frontend = latency.frontend_seconds();
@@ -166,7 +176,8 @@ Result<nlohmann::json> run_offline(const OfflineOptions& options,
     }
   }
 
-  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   const double span = collector.last_finish;  // the run starts at t = 0
   const double per_sec = span > 0 ? 1.0 / span : 0.0;
   const EngineCounters& c = engine.counters();

@@ -170,7 +170,8 @@ std::expected<CompletionRequest, ApiError> parse_completion_request(std::string_
       if (!value.is_string()) return wrong_type("a string");
       req.model = std::string_view(value);
     } else if (key == "prompt" && !chat) {
-      if (auto r = render_prompt(value, req.prompt_text); !r) return bad(r.error().message, "prompt");
+      if (auto r = render_prompt(value, req.prompt_text); !r)
+        return bad(r.error().message, "prompt");
       has_prompt = true;
     } else if (key == "messages" && chat) {
       if (auto r = render_messages(value, req.prompt_text); !r) {
@@ -181,7 +182,8 @@ std::expected<CompletionRequest, ApiError> parse_completion_request(std::string_
       if (value.is_null()) continue;
       int64_t n;
       if (value.get(n)) return wrong_type("an integer");
-      if (n < 1) return bad(fmt::format("'{}' must be at least 1, got {}", key, n), std::string(key));
+      if (n < 1)
+        return bad(fmt::format("'{}' must be at least 1, got {}", key, n), std::string(key));
       req.max_tokens = static_cast<int>(std::min<int64_t>(n, 1 << 30));
     } else if (key == "stream") {
       if (value.is_null()) continue;
@@ -228,12 +230,23 @@ void append_json_escaped(std::string& out, std::string_view text) {
 std::string error_body(int status, std::string_view message, std::string_view param) {
   const char* type = "BadRequestError";
   switch (status) {
-    case 401: type = "AuthenticationError"; break;
-    case 404: type = "NotFoundError"; break;
-    case 429: type = "RateLimitError"; break;
-    case 500: type = "InternalServerError"; break;
-    case 503: type = "ServiceUnavailableError"; break;
-    default: break;
+    case 401:
+      type = "AuthenticationError";
+      break;
+    case 404:
+      type = "NotFoundError";
+      break;
+    case 429:
+      type = "RateLimitError";
+      break;
+    case 500:
+      type = "InternalServerError";
+      break;
+    case 503:
+      type = "ServiceUnavailableError";
+      break;
+    default:
+      break;
   }
   std::string out = R"({"error":{"message":")";
   append_json_escaped(out, message);
@@ -255,7 +268,8 @@ std::string_view output_token_text(uint64_t request_seed, int index) {
       " the", " and", " of ", " to ", " in ", " is ", " it ", " on ", " for", " as ", " by ",
       " at ", " be ", " or ", " an ", " we ", " can", " all", " new", " use", " one", " may",
       " has", " its", " way", " but", " not", " are", " was", " you", " had", " how"};
-  uint64_t x = request_seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(index) * 0xBF58476D1CE4E5B9ULL;
+  uint64_t x =
+      request_seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(index) * 0xBF58476D1CE4E5B9ULL;
   x ^= x >> 29;
   return kTokens[x % kTokens.size()];
 }
@@ -266,8 +280,7 @@ void append_header(std::string& out, const ResponseHeader& h, bool stream) {
   out += R"({"id":")";
   out += h.id;
   out += R"(","object":")";
-  out += h.chat ? (stream ? "chat.completion.chunk" : "chat.completion")
-                : "text_completion";
+  out += h.chat ? (stream ? "chat.completion.chunk" : "chat.completion") : "text_completion";
   fmt::format_to(std::back_inserter(out), R"(","created":{},"model":")", h.created);
   append_json_escaped(out, h.model);
   out += R"(",)";
@@ -293,23 +306,29 @@ void append_finish(std::string& out, const char* finish_reason) {
 
 }  // namespace
 
-void append_stream_chunk(std::string& out, const ResponseHeader& h, std::string_view text,
-                         const char* finish_reason, bool first) {
-  out += "data: ";
-  append_header(out, h, true);
-  if (h.chat) {
-    out += R"("choices":[{"index":0,"delta":{)";
-    if (first) out += R"("role":"assistant",)";
-    out += R"("content":")";
-    append_json_escaped(out, text);
-    out += R"("},"logprobs":null,)";
+StreamChunkWriter::StreamChunkWriter(const ResponseHeader& h) : chat_(h.chat) {
+  prefix_ = "data: ";
+  append_header(prefix_, h, true);
+  if (chat_) {
+    first_prefix_ = prefix_ + R"("choices":[{"index":0,"delta":{"role":"assistant","content":")";
+    prefix_ += R"("choices":[{"index":0,"delta":{"content":")";
   } else {
-    out += R"("choices":[{"index":0,"text":")";
-    append_json_escaped(out, text);
-    out += R"(","logprobs":null,)";
+    prefix_ += R"("choices":[{"index":0,"text":")";
   }
+}
+
+void StreamChunkWriter::append(std::string& out, std::string_view text, const char* finish_reason,
+                               bool first) const {
+  out += first && chat_ ? first_prefix_ : prefix_;
+  append_json_escaped(out, text);
+  out += chat_ ? R"("},"logprobs":null,)" : R"(","logprobs":null,)";
   append_finish(out, finish_reason);
   out += "}]}\n\n";
+}
+
+void append_stream_chunk(std::string& out, const ResponseHeader& h, std::string_view text,
+                         const char* finish_reason, bool first) {
+  StreamChunkWriter(h).append(out, text, finish_reason, first);
 }
 
 void append_usage_chunk(std::string& out, const ResponseHeader& h, const Usage& usage) {

@@ -34,13 +34,20 @@ http::Response error_response(int status, std::string_view message, std::string_
 // Error messages in the words vLLM uses, for injected failures.
 std::string_view injected_message(int status) {
   switch (status) {
-    case 400: return "Injected failure: invalid request.";
-    case 401: return "Injected failure: invalid API key.";
-    case 404: return "Injected failure: model not found.";
-    case 429: return "Injected failure: the server is overloaded; retry later.";
-    case 500: return "Injected failure: internal server error.";
-    case 503: return "Injected failure: the service is unavailable.";
-    default: return "Injected failure.";
+    case 400:
+      return "Injected failure: invalid request.";
+    case 401:
+      return "Injected failure: invalid API key.";
+    case 404:
+      return "Injected failure: model not found.";
+    case 429:
+      return "Injected failure: the server is overloaded; retry later.";
+    case 500:
+      return "Injected failure: internal server error.";
+    case 503:
+      return "Injected failure: the service is unavailable.";
+    default:
+      return "Injected failure.";
   }
 }
 
@@ -58,8 +65,9 @@ struct Replica::Impl {
     bool streaming = false;
     bool include_usage = false;
     bool in_engine = false;
-    const char* finish_reason = nullptr;  // set just before its last token is delivered
-    std::string text;                     // the output, for non-streamed responses
+    const char* finish_reason = nullptr;      // set just before its last token is delivered
+    std::string text;                         // the output, for non-streamed responses
+    std::optional<StreamChunkWriter> chunks;  // streamed responses only
   };
   struct Admission {
     double at;  // simulated time the request leaves the API server for the engine
@@ -168,8 +176,8 @@ struct Replica::Impl {
     return 0;
   }
 
-  void handle_completion(const http::Request& request,
-                         std::shared_ptr<http::ResponseStream> stream, bool chat) {
+  void handle_completion(const http::Request& request, std::shared_ptr<http::ResponseStream> stream,
+                         bool chat) {
     auto parsed = parse_completion_request(request.body, chat);
     if (!parsed) {
       return stream->respond(
@@ -178,8 +186,9 @@ struct Replica::Impl {
     std::string header_error;
     if (int status = injected_status(request, header_error)) {
       ++injected_failures;
-      return stream->respond(error_response(
-          status, header_error.empty() ? injected_message(status) : std::string_view(header_error)));
+      return stream->respond(error_response(status, header_error.empty()
+                                                        ? injected_message(status)
+                                                        : std::string_view(header_error)));
     }
     CompletionRequest& req = *parsed;
     int lora = 0;
@@ -187,14 +196,13 @@ struct Replica::Impl {
     if (model != options.served_model_name) {
       auto it = loras.find(model);
       if (it == loras.end()) {
-        return stream->respond(error_response(
-            404, fmt::format("The model `{}` does not exist.", model), "model"));
+        return stream->respond(
+            error_response(404, fmt::format("The model `{}` does not exist.", model), "model"));
       }
       lora = it->second.first;
     }
     const EngineConfig& ec = engine.config();
-    TokenizedPrompt prompt = tokenize(req.prompt_text, ec.block_size,
-                                      static_cast<uint64_t>(lora));
+    TokenizedPrompt prompt = tokenize(req.prompt_text, ec.block_size, static_cast<uint64_t>(lora));
     const int max_len = ec.max_model_len;
     if (prompt.num_tokens >= max_len) {
       return stream->respond(error_response(
@@ -219,7 +227,8 @@ struct Replica::Impl {
         (ec.max_waiting > 0 &&
          engine.num_waiting() + static_cast<int>(admissions.size()) >= ec.max_waiting)) {
       return stream->respond(error_response(
-          429, fmt::format("The waiting queue is full ({} requests); retry later.", ec.max_waiting)));
+          429,
+          fmt::format("The waiting queue is full ({} requests); retry later.", ec.max_waiting)));
     }
 
     const RequestId id = next_id++;
@@ -242,6 +251,7 @@ struct Replica::Impl {
     a.chat = chat;
     a.streaming = req.stream;
     a.include_usage = req.stream && req.include_usage;
+    if (req.stream) a.chunks.emplace(ResponseHeader{a.id_text, a.model, a.created, a.chat});
     active.emplace(id, std::move(a));
     // Deferred: the stream may report the close from inside one of our own writes.
     stream->on_close([this, id] { loop.post([this, id] { abort(id); }); });
@@ -333,8 +343,7 @@ struct Replica::Impl {
         continue;
       }
       chunk.clear();
-      const ResponseHeader header{a.id_text, a.model, a.created, a.chat};
-      append_stream_chunk(chunk, header, text, a.finish_reason, t.index == 0);
+      a.chunks->append(chunk, text, a.finish_reason, t.index == 0);
       a.stream->write(chunk);
       send_lag.observe(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - target).count());
@@ -353,7 +362,8 @@ struct Replica::Impl {
         a.stream->write(chunk);
         a.stream->finish();
       } else {
-        a.stream->respond(json_response(200, completion_body(header, a.text, a.finish_reason, usage)));
+        a.stream->respond(
+            json_response(200, completion_body(header, a.text, a.finish_reason, usage)));
       }
       active.erase(it);
     }
@@ -404,13 +414,13 @@ struct Replica::Impl {
     if (load) {
       std::string path = name;
       if (auto p = json.find("lora_path"); p != json.end()) {
-        if (!p->is_string()) return error_response(400, "'lora_path' must be a string", "lora_path");
+        if (!p->is_string())
+          return error_response(400, "'lora_path' must be a string", "lora_path");
         path = p->get<std::string>();
       }
       if (loras.contains(name)) {
-        return error_response(400,
-                              fmt::format("The lora adapter '{}' has already been loaded.", name),
-                              "lora_name");
+        return error_response(
+            400, fmt::format("The lora adapter '{}' has already been loaded.", name), "lora_name");
       }
       add_lora(name, path);
       ok.body = fmt::format("Success: LoRA adapter '{}' added successfully.", name);
@@ -430,7 +440,7 @@ struct Replica::Impl {
   nlohmann::json lag_json() const {
     nlohmann::json buckets = nlohmann::json::array();
     for (auto [bound, count] : send_lag.buckets()) buckets.push_back({bound, count});
-    return {{"count", send_lag.count()},     {"mean", send_lag.mean()},
+    return {{"count", send_lag.count()},      {"mean", send_lag.mean()},
             {"p50", send_lag.percentile(50)}, {"p90", send_lag.percentile(90)},
             {"p99", send_lag.percentile(99)}, {"p99.9", send_lag.percentile(99.9)},
             {"max", send_lag.max()},          {"buckets", buckets}};
@@ -438,24 +448,23 @@ struct Replica::Impl {
 
   std::string stats_body() const {
     const EngineCounters& c = engine.counters();
-    nlohmann::json j = {
-        {"replica", options.index},
-        {"simulated_seconds", clock.now()},
-        {"time_scale", clock.time_scale()},
-        {"token_send_lag_seconds", lag_json()},
-        {"injected_failures", injected_failures},
-        {"engine",
-         {{"steps", c.steps},
-          {"running", engine.num_running()},
-          {"waiting", engine.num_waiting()},
-          {"kv_cache_usage", engine.kv_usage()},
-          {"num_gpu_blocks", engine.kv_cache().num_blocks()},
-          {"preemptions", c.preemptions},
-          {"prefix_cache_queries", c.prefix_queries},
-          {"prefix_cache_hits", c.prefix_hits},
-          {"prompt_tokens", c.prompt_tokens},
-          {"generation_tokens", c.generation_tokens},
-          {"lora_loads", c.lora_loads}}}};
+    nlohmann::json j = {{"replica", options.index},
+                        {"simulated_seconds", clock.now()},
+                        {"time_scale", clock.time_scale()},
+                        {"token_send_lag_seconds", lag_json()},
+                        {"injected_failures", injected_failures},
+                        {"engine",
+                         {{"steps", c.steps},
+                          {"running", engine.num_running()},
+                          {"waiting", engine.num_waiting()},
+                          {"kv_cache_usage", engine.kv_usage()},
+                          {"num_gpu_blocks", engine.kv_cache().num_blocks()},
+                          {"preemptions", c.preemptions},
+                          {"prefix_cache_queries", c.prefix_queries},
+                          {"prefix_cache_hits", c.prefix_hits},
+                          {"prompt_tokens", c.prompt_tokens},
+                          {"generation_tokens", c.generation_tokens},
+                          {"lora_loads", c.lora_loads}}}};
     return j.dump();
   }
 

@@ -19,7 +19,7 @@
 namespace kgai::sim {
 
 struct ReplicaOptions {
-  int index = 0;  // replica number, for logs and seeds
+  int index = 0;                  // replica number, for logs and seeds
   std::string served_model_name;  // the name clients send as "model"
   std::string model_path;         // the catalog's full name, shown as "root" in /v1/models
   EngineConfig engine;

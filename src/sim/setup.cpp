@@ -26,16 +26,18 @@ Result<Setup> make_setup(const catalog::Catalog& catalog, const SetupRequest& re
   if (!(req.gpu_memory_utilization > 0 && req.gpu_memory_utilization <= 1)) {
     return fail("--gpu-memory-utilization must be in (0, 1], got {}", req.gpu_memory_utilization);
   }
-  for (auto [name, value] : {std::pair{"--max-num-seqs", req.max_num_seqs},
-                             {"--max-num-batched-tokens", req.max_num_batched_tokens},
-                             {"--max-model-len", req.max_model_len},
-                             {"--max-loras", req.max_loras},
-                             {"--max-waiting", req.max_waiting},
-                             {"--long-prefill-token-threshold", req.long_prefill_token_threshold}}) {
+  for (auto [name, value] :
+       {std::pair{"--max-num-seqs", req.max_num_seqs},
+        {"--max-num-batched-tokens", req.max_num_batched_tokens},
+        {"--max-model-len", req.max_model_len},
+        {"--max-loras", req.max_loras},
+        {"--max-waiting", req.max_waiting},
+        {"--long-prefill-token-threshold", req.long_prefill_token_threshold}}) {
     if (value < 0) return fail("{} must not be negative, got {}", name, value);
   }
 
-  s.latency = std::make_unique<catalog::LatencyModel>(*s.model, *s.accelerator, req.tensor_parallel);
+  s.latency =
+      std::make_unique<catalog::LatencyModel>(*s.model, *s.accelerator, req.tensor_parallel);
   const int64_t blocks = s.latency->kv_cache_blocks(req.gpu_memory_utilization, req.block_size);
   if (blocks <= 0) {
     return fail(
@@ -76,9 +78,9 @@ Result<Setup> make_setup(const catalog::Catalog& catalog, const SetupRequest& re
     if (e.max_model_len > kv_tokens) {
       // vLLM refuses to start here; a simulator is more useful if it adapts and says so.
       e.max_model_len = static_cast<int>(kv_tokens);
-      s.notes.push_back(fmt::format(
-          "max_model_len lowered from {} to {}, the KV cache's capacity in tokens",
-          s.model->max_model_len, kv_tokens));
+      s.notes.push_back(
+          fmt::format("max_model_len lowered from {} to {}, the KV cache's capacity in tokens",
+                      s.model->max_model_len, kv_tokens));
     }
   }
   if (!e.enable_chunked_prefill && e.max_num_batched_tokens < e.max_model_len) {

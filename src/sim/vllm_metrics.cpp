@@ -9,7 +9,7 @@ namespace kgai::sim {
 namespace {
 
 std::vector<double> ttft_buckets() {
-  return {0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5,  0.75,
+  return {0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1,  0.25,  0.5,   0.75,
           1.0,   2.5,   5.0,  7.5,  10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0};
 }
 std::vector<double> token_latency_buckets() {
@@ -17,7 +17,7 @@ std::vector<double> token_latency_buckets() {
           0.75, 1.0,   2.5,  5.0,   7.5, 10.0, 20.0, 40.0, 80.0};
 }
 std::vector<double> request_latency_buckets() {
-  return {0.3,  0.5,  0.8,  1.0,  1.5,   2.0,   2.5,   5.0,   10.0,  15.0,  20.0,
+  return {0.3,  0.5,  0.8,  1.0,  1.5,   2.0,   2.5,   5.0,   10.0,   15.0,  20.0,
           30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0};
 }
 std::vector<double> iteration_token_buckets() {
@@ -171,8 +171,8 @@ std::string VllmMetrics::render(const Engine& engine,
             tpot_);
   histogram("vllm:request_time_per_output_token_seconds",
             "Histogram of time_per_output_token_seconds per request.", request_tpot_);
-  histogram("vllm:e2e_request_latency_seconds",
-            "Histogram of e2e request latency in seconds.", e2e_);
+  histogram("vllm:e2e_request_latency_seconds", "Histogram of e2e request latency in seconds.",
+            e2e_);
   histogram("vllm:request_queue_time_seconds",
             "Histogram of time spent in WAITING phase for request.", queue_time_);
   histogram("vllm:request_inference_time_seconds",
@@ -202,7 +202,8 @@ std::string VllmMetrics::render(const Engine& engine,
   const std::string block_size = std::to_string(cache_.block_size);
   const std::string num_blocks = std::to_string(cache_.num_gpu_blocks);
   const std::string utilization = prom::format_value(cache_.gpu_memory_utilization);
-  w.family("vllm:cache_config_info", MetricType::kGauge, "Information of the LLMEngine CacheConfig");
+  w.family("vllm:cache_config_info", MetricType::kGauge,
+           "Information of the LLMEngine CacheConfig");
   w.sample("vllm:cache_config_info",
            {{"block_size", block_size},
             {"cache_dtype", cache_.cache_dtype},

@@ -136,8 +136,9 @@ void WorkloadGenerator::next(GeneratedRequest& out) {
     // Blocks wholly inside the shared prefix have the group's content; the rest are unique
     // to this request.
     const bool shared = (i + 1) * block_size_ <= prefix;
-    const uint64_t content = shared ? (group << 32) | static_cast<uint64_t>(i)
-                                    : ((index + 1) << 20) ^ (0x5bd1e995ULL * (i + 1)) ^ (1ULL << 63);
+    const uint64_t content = shared
+                                 ? (group << 32) | static_cast<uint64_t>(i)
+                                 : ((index + 1) << 20) ^ (0x5bd1e995ULL * (i + 1)) ^ (1ULL << 63);
     parent = chain_block_hash(parent, content);
     out.block_hashes.push_back(parent);
   }

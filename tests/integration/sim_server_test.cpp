@@ -19,8 +19,8 @@ using nlohmann::json;
 constexpr const char* kModel = "meta-llama/Llama-3.1-8B-Instruct";
 
 std::vector<std::string> sim_args(std::vector<std::string> extra = {}) {
-  std::vector<std::string> args = {"sim",  "--host",       "127.0.0.1",   "--port", "0",
-                                   "--seed", "7",          "--time-scale", "20"};
+  std::vector<std::string> args = {"sim",    "--host", "127.0.0.1",    "--port", "0",
+                                   "--seed", "7",      "--time-scale", "20"};
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
 }
@@ -120,22 +120,35 @@ TEST(SimServer, HealthModelsAndMetrics) {
   EXPECT_NE(m->header("Content-Type").find("text/plain"), std::string_view::npos);
   auto parsed = prom::parse_text(m->body);
   ASSERT_TRUE(parsed) << parsed.error().message;
-  for (const char* family :
-       {"vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc",
-        "vllm:gpu_cache_usage_perc", "vllm:prefix_cache_queries_total",
-        "vllm:prefix_cache_hits_total", "vllm:num_preemptions_total", "vllm:prompt_tokens_total",
-        "vllm:generation_tokens_total", "vllm:request_success_total",
-        "vllm:time_to_first_token_seconds", "vllm:inter_token_latency_seconds",
-        "vllm:time_per_output_token_seconds", "vllm:request_time_per_output_token_seconds",
-        "vllm:e2e_request_latency_seconds", "vllm:request_queue_time_seconds",
-        "vllm:request_inference_time_seconds", "vllm:request_prefill_time_seconds",
-        "vllm:request_decode_time_seconds", "vllm:request_prompt_tokens",
-        "vllm:request_generation_tokens", "vllm:request_params_max_tokens",
-        "vllm:iteration_tokens_total", "vllm:lora_requests_info", "vllm:cache_config_info"}) {
+  for (const char* family : {"vllm:num_requests_running",
+                             "vllm:num_requests_waiting",
+                             "vllm:kv_cache_usage_perc",
+                             "vllm:gpu_cache_usage_perc",
+                             "vllm:prefix_cache_queries_total",
+                             "vllm:prefix_cache_hits_total",
+                             "vllm:num_preemptions_total",
+                             "vllm:prompt_tokens_total",
+                             "vllm:generation_tokens_total",
+                             "vllm:request_success_total",
+                             "vllm:time_to_first_token_seconds",
+                             "vllm:inter_token_latency_seconds",
+                             "vllm:time_per_output_token_seconds",
+                             "vllm:request_time_per_output_token_seconds",
+                             "vllm:e2e_request_latency_seconds",
+                             "vllm:request_queue_time_seconds",
+                             "vllm:request_inference_time_seconds",
+                             "vllm:request_prefill_time_seconds",
+                             "vllm:request_decode_time_seconds",
+                             "vllm:request_prompt_tokens",
+                             "vllm:request_generation_tokens",
+                             "vllm:request_params_max_tokens",
+                             "vllm:iteration_tokens_total",
+                             "vllm:lora_requests_info",
+                             "vllm:cache_config_info"}) {
     EXPECT_NE(parsed->find(family), nullptr) << family;
   }
-  const prom::Sample* running = parsed->find_sample("vllm:num_requests_running",
-                                                    {{"model_name", kModel}, {"engine", "0"}});
+  const prom::Sample* running =
+      parsed->find_sample("vllm:num_requests_running", {{"model_name", kModel}, {"engine", "0"}});
   ASSERT_NE(running, nullptr);
   EXPECT_EQ(running->value, 0);
   const prom::Sample* cache = parsed->find_sample("vllm:cache_config_info");
@@ -146,8 +159,8 @@ TEST(SimServer, HealthModelsAndMetrics) {
   ASSERT_NE(lora, nullptr);
   EXPECT_EQ(*lora->label("max_lora"), "1");
   EXPECT_GT(lora->value, 1.7e9);  // wall-clock seconds
-  const prom::Sample* ttft_inf = parsed->find_sample("vllm:time_to_first_token_seconds_bucket",
-                                                     {{"le", "+Inf"}});
+  const prom::Sample* ttft_inf =
+      parsed->find_sample("vllm:time_to_first_token_seconds_bucket", {{"le", "+Inf"}});
   ASSERT_NE(ttft_inf, nullptr);
 }
 
@@ -156,9 +169,10 @@ TEST(SimServer, UnstreamedCompletionReportsUsage) {
   ASSERT_TRUE(sim.ok()) << sim.output();
   auto c = sim.client();
   const std::string prompt(400, 'p');  // 100 tokens
-  auto r = c.send(post("/v1/completions",
-                       json{{"model", kModel}, {"prompt", prompt}, {"max_tokens", 12},
-                            {"ignore_eos", true}}.dump()));
+  auto r = c.send(
+      post("/v1/completions",
+           json{{"model", kModel}, {"prompt", prompt}, {"max_tokens", 12}, {"ignore_eos", true}}
+               .dump()));
   ASSERT_TRUE(r) << r.error().message;
   ASSERT_EQ(r->status, 200) << r->body;
   auto j = json::parse(r->body);
@@ -181,15 +195,15 @@ TEST(SimServer, StreamedChatWithUsage) {
   SimServer sim;
   ASSERT_TRUE(sim.ok()) << sim.output();
   auto c = sim.client();
-  auto result = stream(
-      c, post("/v1/chat/completions",
-              json{{"model", kModel},
-                   {"messages", {{{"role", "user"}, {"content", "Tell me a story."}}}},
-                   {"max_tokens", 20},
-                   {"ignore_eos", true},
-                   {"stream", true},
-                   {"stream_options", {{"include_usage", true}}}}
-                  .dump()));
+  auto result =
+      stream(c, post("/v1/chat/completions",
+                     json{{"model", kModel},
+                          {"messages", {{{"role", "user"}, {"content", "Tell me a story."}}}},
+                          {"max_tokens", 20},
+                          {"ignore_eos", true},
+                          {"stream", true},
+                          {"stream_options", {{"include_usage", true}}}}
+                         .dump()));
   EXPECT_EQ(result.status, 200);
   EXPECT_TRUE(result.done);
   ASSERT_EQ(result.chunks.size(), 21u);  // 20 tokens + usage
@@ -208,8 +222,9 @@ TEST(SimServer, StreamWithoutUsageAndNaturalStop) {
   SimServer sim({"--natural-output-len", "5"});
   ASSERT_TRUE(sim.ok()) << sim.output();
   auto c = sim.client();
-  auto result = stream(c, post("/v1/completions",
-                               json{{"prompt", "Hi"}, {"max_tokens", 50}, {"stream", true}}.dump()));
+  auto result = stream(
+      c,
+      post("/v1/completions", json{{"prompt", "Hi"}, {"max_tokens", 50}, {"stream", true}}.dump()));
   EXPECT_TRUE(result.done);
   ASSERT_EQ(result.chunks.size(), 5u);
   EXPECT_EQ(result.chunks[4]["choices"][0]["finish_reason"], "stop");
@@ -379,8 +394,8 @@ TEST(SimServer, FullQueueAnswers429) {
   for (int i = 0; i < 6; ++i) {
     clients.emplace_back([&] {
       http::Client c("127.0.0.1", sim.port());
-      auto r = c.send(post("/v1/completions",
-                           R"({"prompt":"x","max_tokens":30,"ignore_eos":true})"));
+      auto r =
+          c.send(post("/v1/completions", R"({"prompt":"x","max_tokens":30,"ignore_eos":true})"));
       if (r && r->status == 200) ++ok;
       if (r && r->status == 429) ++rejected;
     });
@@ -414,7 +429,8 @@ TEST(SimServer, StatsEndpointReportsSendLag) {
   SimServer sim;
   ASSERT_TRUE(sim.ok()) << sim.output();
   auto c = sim.client();
-  stream(c, post("/v1/completions", R"({"prompt":"x","max_tokens":10,"ignore_eos":true,"stream":true})"));
+  stream(c, post("/v1/completions",
+                 R"({"prompt":"x","max_tokens":10,"ignore_eos":true,"stream":true})"));
   auto r = c.send(get("/kgai/stats"));
   ASSERT_TRUE(r);
   auto j = json::parse(r->body);
@@ -435,7 +451,8 @@ TEST(SimCommand, BadArgumentsExitWithAClearMessage) {
     EXPECT_NE(p.output().find("--replicas"), std::string::npos) << p.output();
   }
   {
-    testing::KgaiProcess p({"sim", "--model", "llama-3.1-70b", "--accelerator", "l4", "--port", "0"});
+    testing::KgaiProcess p(
+        {"sim", "--model", "llama-3.1-70b", "--accelerator", "l4", "--port", "0"});
     EXPECT_EQ(p.wait_exit(), 2);
     EXPECT_NE(p.output().find("does not fit"), std::string::npos) << p.output();
   }

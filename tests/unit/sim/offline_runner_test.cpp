@@ -30,9 +30,9 @@ TEST_F(OfflineRunnerTest, PoissonRunReportsInferencePerfLayout) {
   const auto& s = *summary;
   EXPECT_EQ(s["load_summary"]["count"], 500);
   EXPECT_EQ(s["successes"]["count"], 500);
-  for (const char* metric : {"time_to_first_token", "time_per_output_token",
-                             "normalized_time_per_output_token", "inter_token_latency",
-                             "request_latency"}) {
+  for (const char* metric :
+       {"time_to_first_token", "time_per_output_token", "normalized_time_per_output_token",
+        "inter_token_latency", "request_latency"}) {
     const auto& d = s["successes"]["latency"][metric];
     for (const char* key : {"mean", "median", "p90", "p99"}) {
       ASSERT_TRUE(d.contains(key)) << metric << "." << key;

@@ -57,21 +57,18 @@ TEST(ParseChat, RendersMessagesThroughATemplate) {
           "max_completion_tokens":3})",
       true);
   ASSERT_TRUE(r) << r.error().message;
-  EXPECT_EQ(r->prompt_text,
-            "<|system|>\nBe brief.<|end|>\n<|user|>\nHi!<|end|>\n<|assistant|>\n");
+  EXPECT_EQ(r->prompt_text, "<|system|>\nBe brief.<|end|>\n<|user|>\nHi!<|end|>\n<|assistant|>\n");
   EXPECT_EQ(r->max_tokens, 3);
 }
 
 TEST(ParseChat, SharedSystemPromptIsASharedPrefix) {
   const std::string system(500, 's');
-  auto a = parse_completion_request(
-      R"({"messages":[{"role":"system","content":")" + system +
-          R"("},{"role":"user","content":"question one"}]})",
-      true);
-  auto b = parse_completion_request(
-      R"({"messages":[{"role":"system","content":")" + system +
-          R"("},{"role":"user","content":"another question"}]})",
-      true);
+  auto a = parse_completion_request(R"({"messages":[{"role":"system","content":")" + system +
+                                        R"("},{"role":"user","content":"question one"}]})",
+                                    true);
+  auto b = parse_completion_request(R"({"messages":[{"role":"system","content":")" + system +
+                                        R"("},{"role":"user","content":"another question"}]})",
+                                    true);
   ASSERT_TRUE(a && b);
   auto ta = tokenize(a->prompt_text, 16);
   auto tb = tokenize(b->prompt_text, 16);
@@ -103,8 +100,10 @@ TEST(ParseCompletion, RejectsBadBodiesWithAClearMessage) {
       {R"({"prompt":[1,"b"]})", false, "integers", "prompt"},
       {R"({"prompt":[-1]})", false, "out of range", "prompt"},
       {R"({"prompt":[true]})", false, "strings or token ids", "prompt"},
-      {R"({"prompt":"x","max_tokens":"5"})", false, "'max_tokens' must be an integer", "max_tokens"},
-      {R"({"prompt":"x","max_tokens":1.5})", false, "'max_tokens' must be an integer", "max_tokens"},
+      {R"({"prompt":"x","max_tokens":"5"})", false, "'max_tokens' must be an integer",
+       "max_tokens"},
+      {R"({"prompt":"x","max_tokens":1.5})", false, "'max_tokens' must be an integer",
+       "max_tokens"},
       {R"({"prompt":"x","max_tokens":0})", false, "at least 1", "max_tokens"},
       {R"({"prompt":"x","stream":"yes"})", false, "'stream' must be a boolean", "stream"},
       {R"({"prompt":"x","model":7})", false, "'model' must be a string", "model"},

@@ -40,8 +40,8 @@ class VllmMetricsTest : public ::testing::Test {
   }
 
   prom::Exposition render() {
-    auto text = metrics_.render(engine_, [](int id) { return "adapter-" + std::to_string(id); },
-                                1.75e9);
+    auto text = metrics_.render(
+        engine_, [](int id) { return "adapter-" + std::to_string(id); }, 1.75e9);
     auto parsed = prom::parse_text(text);
     EXPECT_TRUE(parsed) << parsed.error().message << "\n" << text;
     return parsed ? *parsed : prom::Exposition{};
@@ -64,7 +64,8 @@ NewRequest make(RequestId id, int prompt, int max_tokens, int natural = 1 << 30)
 TEST_F(VllmMetricsTest, CountsRequestsTokensAndLatencies) {
   run({make(1, 100, 10), make(2, 50, 10, 4), make(3, 30, 1)});
   auto e = render();
-  const auto value = [&](std::string_view name, std::initializer_list<prom::LabelView> labels = {}) {
+  const auto value = [&](std::string_view name,
+                         std::initializer_list<prom::LabelView> labels = {}) {
     const prom::Sample* s = e.find_sample(name, labels);
     EXPECT_NE(s, nullptr) << name;
     return s ? s->value : -1.0;

@@ -15,8 +15,9 @@ TEST(LengthDistribution, ParsesEveryForm) {
 }
 
 TEST(LengthDistribution, RejectsBadText) {
-  for (const char* text : {"", "abc", "normal:200", "normal:200,50,3", "gamma:2,3", "uniform:300,100",
-                           "-5", "0", "normal:200,-1", "1e12", "200x", "normal:,", "nan"}) {
+  for (const char* text :
+       {"", "abc", "normal:200", "normal:200,50,3", "gamma:2,3", "uniform:300,100", "-5", "0",
+        "normal:200,-1", "1e12", "200x", "normal:,", "nan"}) {
     auto d = LengthDistribution::parse(text);
     EXPECT_FALSE(d) << text;
     if (!d) {
@@ -27,7 +28,8 @@ TEST(LengthDistribution, RejectsBadText) {
 
 TEST(LengthDistribution, SamplesAroundTheMeanWithinBounds) {
   std::mt19937_64 rng(7);
-  for (const char* text : {"normal:200,50", "uniform:100,300", "exponential:200", "lognormal:200,0.5"}) {
+  for (const char* text :
+       {"normal:200,50", "uniform:100,300", "exponential:200", "lognormal:200,0.5"}) {
     auto d = *LengthDistribution::parse(text);
     double sum = 0;
     const int n = 20000;

@@ -36,9 +36,21 @@ Result<Setup> make_setup(const catalog::Catalog& catalog, const SetupRequest& re
     if (value < 0) return fail("{} must not be negative, got {}", name, value);
   }
 
+  if (req.max_loras < 1) {
+    return fail("--max-loras must be at least 1 (adapter requests could never run), got {}",
+                req.max_loras);
+  }
+
   s.latency =
       std::make_unique<catalog::LatencyModel>(*s.model, *s.accelerator, req.tensor_parallel);
-  const int64_t blocks = s.latency->kv_cache_blocks(req.gpu_memory_utilization, req.block_size);
+  const int max_num_seqs =
+      req.max_num_seqs ? req.max_num_seqs : s.accelerator->default_max_num_seqs;
+  const int max_num_batched_tokens = req.max_num_batched_tokens
+                                         ? req.max_num_batched_tokens
+                                         : s.accelerator->default_max_num_batched_tokens;
+  // The activation reserve vLLM profiles grows with the step's token budget and batch.
+  const int64_t blocks = s.latency->kv_cache_blocks(req.gpu_memory_utilization, req.block_size,
+                                                    max_num_batched_tokens, max_num_seqs);
   if (blocks <= 0) {
     return fail(
         "{} does not fit: its weights take {:.1f} GB, and {} x {} has {:.1f} GB at "
@@ -57,10 +69,8 @@ Result<Setup> make_setup(const catalog::Catalog& catalog, const SetupRequest& re
   e.long_prefill_token_threshold = req.long_prefill_token_threshold;
   e.max_loras = req.max_loras;
   e.max_waiting = req.max_waiting;
-  e.max_num_seqs = req.max_num_seqs ? req.max_num_seqs : s.accelerator->default_max_num_seqs;
-  e.max_num_batched_tokens = req.max_num_batched_tokens
-                                 ? req.max_num_batched_tokens
-                                 : s.accelerator->default_max_num_batched_tokens;
+  e.max_num_seqs = max_num_seqs;
+  e.max_num_batched_tokens = max_num_batched_tokens;
   if (req.max_model_len) {
     if (req.max_model_len > s.model->max_model_len) {
       return fail("--max-model-len {} is larger than {}'s context window of {} tokens",

@@ -425,6 +425,27 @@ TEST(SimServer, LatencyFollowsTheModel) {
   EXPECT_LT(itl_sum / itl_count, 0.009);
 }
 
+TEST(SimServer, TimeScaleKeepsLatenciesInSimulatedSeconds) {
+  // At 20x, 100 decode steps of ~6-8 simulated ms take ~35 ms of wall time, yet every latency
+  // the server reports is still in simulated seconds.
+  SimServer sim({"--time-scale", "20"});
+  ASSERT_TRUE(sim.ok()) << sim.output();
+  auto c = sim.client();
+  auto start = std::chrono::steady_clock::now();
+  auto r = c.send(post("/v1/completions", R"({"prompt":"x","max_tokens":100,"ignore_eos":true})"));
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(r);
+  EXPECT_LT(elapsed, std::chrono::milliseconds(500));  // 1:1 would take >= 600 ms
+  const double itl = metric(c, "vllm:inter_token_latency_seconds_sum") /
+                     metric(c, "vllm:inter_token_latency_seconds_count");
+  EXPECT_GT(itl, 0.005);
+  EXPECT_LT(itl, 0.009);
+  const double e2e = metric(c, "vllm:e2e_request_latency_seconds_sum");
+  EXPECT_GT(e2e, 0.6);
+  auto stats = json::parse(c.send(get("/kgai/stats"))->body);
+  EXPECT_EQ(stats["time_scale"], 20.0);
+}
+
 TEST(SimServer, StatsEndpointReportsSendLag) {
   SimServer sim;
   ASSERT_TRUE(sim.ok()) << sim.output();

@@ -140,13 +140,9 @@ bool Engine::schedule_running(int& budget) {
 }
 
 void Engine::schedule_waiting(int& budget, double now) {
+  // As vLLM: the adapters of the running requests scheduled so far this step.
   step_loras_.clear();
-  for (size_t slot : running_) {
-    int lora = slots_[slot].spec.lora;
-    if (lora && std::find(step_loras_.begin(), step_loras_.end(), lora) == step_loras_.end()) {
-      step_loras_.push_back(lora);
-    }
-  }
+  for (const auto& s : scheduled_) add_unique_lora(slots_[s.slot].spec.lora, step_loras_);
   skipped_.clear();
   const int bs = config_.block_size;
   while (!waiting_.empty() && budget > 0 &&
@@ -226,12 +222,7 @@ const StepOutput& Engine::step(double now) {
     schedule_waiting(budget, now);
   } else {
     step_loras_.clear();
-    for (const auto& s : scheduled_) {
-      int lora = slots_[s.slot].spec.lora;
-      if (lora && std::find(step_loras_.begin(), step_loras_.end(), lora) == step_loras_.end()) {
-        step_loras_.push_back(lora);
-      }
-    }
+    for (const auto& s : scheduled_) add_unique_lora(slots_[s.slot].spec.lora, step_loras_);
   }
   if (scheduled_.empty()) return output_;
 
@@ -317,23 +308,27 @@ FinishedRequest Engine::finish(Request& r, FinishReason reason, double when) {
   return f;
 }
 
+void Engine::add_unique_lora(int lora, std::vector<int>& loras) {
+  if (lora && std::find(loras.begin(), loras.end(), lora) == loras.end()) loras.push_back(lora);
+}
+
+template <typename Slots>
+void Engine::collect_loras(const Slots& slots, std::vector<int>& out) const {
+  out.clear();
+  for (size_t slot : slots) add_unique_lora(slots_[slot].spec.lora, out);
+}
+
 std::vector<int> Engine::running_loras() const {
   std::vector<int> out;
-  for (size_t slot : running_) {
-    if (slots_[slot].spec.lora) out.push_back(slots_[slot].spec.lora);
-  }
+  collect_loras(running_, out);
   std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
 }
 
 std::vector<int> Engine::waiting_loras() const {
   std::vector<int> out;
-  for (size_t slot : waiting_) {
-    if (slots_[slot].spec.lora) out.push_back(slots_[slot].spec.lora);
-  }
+  collect_loras(waiting_, out);
   std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
 }
 

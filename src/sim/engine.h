@@ -95,6 +95,23 @@ struct StepOutput {
   double end() const { return start + duration; }
 };
 
+// Calls `observe(gap, count)` for the inter-token gaps of a step's tokens (all but each
+// request's first). Gaps equal to the step itself, the common case, come as one call with
+// their count, so consumers can keep exact distributions without a sample per token.
+template <typename Observe>
+void for_each_token_gap(const StepOutput& step, Observe&& observe) {
+  uint64_t equal_to_step = 0;
+  for (const TokenEvent& t : step.tokens) {
+    if (t.index == 0) continue;
+    if (t.gap == step.duration) {
+      ++equal_to_step;
+    } else {
+      observe(t.gap, uint64_t{1});
+    }
+  }
+  if (equal_to_step) observe(step.duration, equal_to_step);
+}
+
 // Running totals, as vLLM's counters.
 struct EngineCounters {
   uint64_t preemptions = 0;
@@ -161,6 +178,10 @@ class Engine {
   // Returns true when it had to preempt (then no waiting request starts this step).
   bool schedule_running(int& budget);
   void schedule_waiting(int& budget, double now);
+  static void add_unique_lora(int lora, std::vector<int>& loras);
+  // The distinct adapters of the requests in `slots`, in first-seen order.
+  template <typename Slots>
+  void collect_loras(const Slots& slots, std::vector<int>& out) const;
   // Makes the step's adapters resident; returns how many had to be loaded.
   int load_step_loras();
   FinishedRequest finish(Request& r, FinishReason reason, double when);

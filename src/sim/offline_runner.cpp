@@ -42,16 +42,7 @@ struct Collector {
   double last_finish = 0;
 
   void on_step(const StepOutput& step) {
-    uint64_t same_as_step = 0;
-    for (const TokenEvent& t : step.tokens) {
-      if (t.index == 0) continue;
-      if (t.gap == step.duration) {
-        ++same_as_step;
-      } else {
-        itl.add(t.gap);
-      }
-    }
-    if (same_as_step) itl.add(step.duration, same_as_step);
+    for_each_token_gap(step, [this](double gap, uint64_t count) { itl.add(gap, count); });
   }
 
   void on_finished(const FinishedRequest& r) {

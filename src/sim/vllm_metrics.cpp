@@ -68,22 +68,10 @@ VllmMetrics::VllmMetrics(std::string model_name, int max_model_len, CacheConfigI
 void VllmMetrics::on_step(const StepOutput& step) {
   if (step.num_scheduled == 0) return;
   iteration_tokens_.observe(step.prefill_tokens + step.decode_tokens);
-  // Every token after a request's first shares the step's end; count them in one go when the
-  // gap is the step itself (the common case) and one by one otherwise.
-  uint64_t gaps_equal_to_step = 0;
-  for (const TokenEvent& t : step.tokens) {
-    if (t.index == 0) continue;
-    if (t.gap == step.duration) {
-      ++gaps_equal_to_step;
-    } else {
-      itl_.observe(t.gap);
-      tpot_.observe(t.gap);
-    }
-  }
-  if (gaps_equal_to_step) {
-    itl_.observe(step.duration, gaps_equal_to_step);
-    tpot_.observe(step.duration, gaps_equal_to_step);
-  }
+  for_each_token_gap(step, [this](double gap, uint64_t count) {
+    itl_.observe(gap, count);
+    tpot_.observe(gap, count);
+  });
 }
 
 void VllmMetrics::on_finished(const FinishedRequest& r) {

@@ -185,7 +185,7 @@ struct Replica::Impl {
     }
     std::string header_error;
     if (int status = injected_status(request, header_error)) {
-      ++injected_failures;
+      if (header_error.empty()) ++injected_failures;
       return stream->respond(error_response(status, header_error.empty()
                                                         ? injected_message(status)
                                                         : std::string_view(header_error)));
@@ -258,6 +258,9 @@ struct Replica::Impl {
     if (req.stream) {
       stream->start(200, {{"Content-Type", "text/event-stream"}, {"Cache-Control", "no-cache"}});
     }
+    log::debug("replica {}: request {} ({}): {} prompt tokens, max_tokens {}{}{}", options.index,
+               id, chat ? "chat" : "completion", spec.prompt_tokens, max_tokens,
+               req.stream ? ", streamed" : "", lora ? ", adapter " + lora_names[lora] : "");
     admissions.push_back({now + latency.frontend_seconds(), std::move(spec)});
     if (!admission_timer.armed()) arm_admission();
   }
@@ -350,6 +353,11 @@ struct Replica::Impl {
     }
     for (const FinishedRequest& f : pending_finished) {
       metrics.on_finished(f);
+      log::debug(
+          "replica {}: request {} finished ({}): {} tokens, {} cached, TTFT {:.1f} ms, "
+          "E2E {:.1f} ms (simulated)",
+          options.index, f.id, finish_reason_name(f.reason), f.output_tokens, f.cached_tokens,
+          (f.first_token - f.arrival) * 1e3, (f.finished - f.arrival) * 1e3);
       auto it = active.find(f.id);
       if (it == active.end()) continue;
       Active& a = it->second;

@@ -222,12 +222,11 @@ int serve(EngineFlags& ef, const ServeFlags& sf) {
   }
   std::fflush(stdout);
   log::info(
-      "{} on {} x{} (tp {}): {} KV blocks of {} tokens, max_model_len {}, "
-      "max_num_seqs {}, max_num_batched_tokens {}, time scale {}",
-      setup.model->name, setup.accelerator->name, ef.setup.tensor_parallel,
-      ef.setup.tensor_parallel, setup.engine.num_gpu_blocks, setup.engine.block_size,
-      setup.engine.max_model_len, setup.engine.max_num_seqs, setup.engine.max_num_batched_tokens,
-      sf.time_scale);
+      "{} on {} x {}: {} KV blocks of {} tokens, max_model_len {}, max_num_seqs {}, "
+      "max_num_batched_tokens {}, time scale {}",
+      setup.model->name, ef.setup.tensor_parallel, setup.accelerator->name,
+      setup.engine.num_gpu_blocks, setup.engine.block_size, setup.engine.max_model_len,
+      setup.engine.max_num_seqs, setup.engine.max_num_batched_tokens, sf.time_scale);
 
   std::vector<std::thread> threads;
   for (auto& loop : loops) threads.emplace_back([&loop] { loop->run(); });

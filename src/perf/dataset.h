@@ -36,6 +36,9 @@ class Dataset {
   virtual Prompt next(std::mt19937_64& rng, bool chat) = 0;
   // Number of distinct entries for file datasets (0 for generated ones).
   virtual size_t size() const { return 0; }
+  // Entries of a file dataset left out because they lack a prompt or an answer (a ShareGPT
+  // conversation without a human turn followed by a gpt turn), so the CLI can say so.
+  virtual size_t skipped() const { return 0; }
 };
 
 // Builds the dataset of `config.data`: mock (a fixed short prompt), synthetic / random (lengths

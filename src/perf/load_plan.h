@@ -31,9 +31,11 @@ Result<std::vector<double>> send_offsets(const std::string& type, double rate, d
 // saturation point is known). Stage i's seed is base_seed + i.
 Result<std::vector<StagePlan>> plan_stages(const LoadConfig& load);
 
-// Sweep stages once the saturation rate is measured: linear = rates evenly spaced from
-// saturation / num_stages up to saturation; geometric = rates growing by a constant factor from
-// 1 req/s (or saturation / 2^num_stages, whichever is larger) to saturation.
+// Sweep stages once the saturation rate is measured, as Inference Perf plans them: num_stages
+// rates from 1 req/s up to saturation, linear = evenly spaced (numpy's linspace), geometric =
+// growing by a constant factor (geomspace). The last stage runs at saturation exactly, a single
+// stage too; a saturation below 1 req/s starts the range at saturation / num_stages instead.
+// Each stage lasts sweep.stage_duration; stage i's seed is base_seed + i.
 Result<std::vector<StagePlan>> plan_sweep(const LoadConfig& load, double saturation_rate);
 
 // Inference Perf's saturation estimate: given the in-flight counts sampled every `interval`

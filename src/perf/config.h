@@ -17,6 +17,8 @@ struct ApiConfig {
   std::string type = "completion";  // completion | chat
   bool streaming = false;
   std::map<std::string, std::string> headers;
+
+  friend bool operator==(const ApiConfig&, const ApiConfig&) = default;
 };
 
 // A token-length distribution as Inference Perf writes it.
@@ -26,6 +28,8 @@ struct Distribution {
   double mean = 256;
   double std_dev = 0;
   int total_count = 0;  // 0 = not given
+
+  friend bool operator==(const Distribution&, const Distribution&) = default;
 };
 
 struct SharedPrefixConfig {
@@ -34,6 +38,8 @@ struct SharedPrefixConfig {
   int system_prompt_len = 100;
   int question_len = 50;
   int output_len = 50;
+
+  friend bool operator==(const SharedPrefixConfig&, const SharedPrefixConfig&) = default;
 };
 
 struct DataConfig {
@@ -42,13 +48,17 @@ struct DataConfig {
   std::optional<Distribution> output_distribution;
   std::optional<SharedPrefixConfig> shared_prefix;
   std::string path;  // file datasets (shareGPT)
+
+  friend bool operator==(const DataConfig&, const DataConfig&) = default;
 };
 
 struct StageConfig {
-  double rate = 0;        // requests/s (open loop)
-  double duration = 0;    // seconds
-  int64_t num_requests = 0;      // concurrent stages
-  int concurrency_level = 0;     // concurrent stages
+  double rate = 0;            // requests/s (open loop)
+  double duration = 0;        // seconds
+  int64_t num_requests = 0;   // concurrent stages
+  int concurrency_level = 0;  // concurrent stages
+
+  friend bool operator==(const StageConfig&, const StageConfig&) = default;
 };
 
 struct SweepConfig {
@@ -58,11 +68,15 @@ struct SweepConfig {
   int num_stages = 5;
   double stage_duration = 180;
   double saturation_percentile = 95;
+
+  friend bool operator==(const SweepConfig&, const SweepConfig&) = default;
 };
 
 struct LoraSplit {
   std::string name;
   double split = 0;
+
+  friend bool operator==(const LoraSplit&, const LoraSplit&) = default;
 };
 
 struct LoadConfig {
@@ -79,6 +93,8 @@ struct LoadConfig {
   // kgai extension: gamma-distributed gaps with this shape (1 = Poisson), as vLLM's
   // --burstiness. Only for type poisson.
   double burstiness = 1.0;
+
+  friend bool operator==(const LoadConfig&, const LoadConfig&) = default;
 };
 
 struct ServerConfig {
@@ -87,22 +103,30 @@ struct ServerConfig {
   std::string base_url = "http://localhost:8000";
   bool ignore_eos = true;
   std::string api_key;
+
+  friend bool operator==(const ServerConfig&, const ServerConfig&) = default;
 };
 
 struct PrometheusConfig {
   std::string url;
   double scrape_interval = 15;
   std::vector<std::string> filters;
+
+  friend bool operator==(const PrometheusConfig&, const PrometheusConfig&) = default;
 };
 
 struct MetricsConfig {
   std::string type = "default";  // default | prometheus
   std::optional<PrometheusConfig> prometheus;
+
+  friend bool operator==(const MetricsConfig&, const MetricsConfig&) = default;
 };
 
 struct GoodputConstraints {
   std::optional<double> ttft, tpot, itl, ntpot, request_latency;  // seconds
   bool empty() const { return !ttft && !tpot && !itl && !ntpot && !request_latency; }
+
+  friend bool operator==(const GoodputConstraints&, const GoodputConstraints&) = default;
 };
 
 struct ReportConfig {
@@ -113,11 +137,15 @@ struct ReportConfig {
   bool prometheus_summary = true;
   bool prometheus_per_stage = true;
   GoodputConstraints goodput;
+
+  friend bool operator==(const ReportConfig&, const ReportConfig&) = default;
 };
 
 struct StorageConfig {
   std::string path = "reports-{timestamp}";
   std::string report_file_prefix;
+
+  friend bool operator==(const StorageConfig&, const StorageConfig&) = default;
 };
 
 struct PerfConfig {
@@ -128,22 +156,34 @@ struct PerfConfig {
   MetricsConfig metrics;
   ReportConfig report;
   StorageConfig storage;
+
+  friend bool operator==(const PerfConfig&, const PerfConfig&) = default;
 };
 
 // Parses a config. Unknown keys are appended to `warnings` by their full path
-// ("load.stagez"); wrong types, bad values and missing required keys are errors naming the
-// key, e.g. "perf.yaml: load.stages[1].rate: expected a number, got 'fast'".
+// ("load.stagez: unknown key (ignored); did you mean 'stages'? (line 5)"), as are keys kgai
+// reads but does not use (tokenizer, remote storage backends, stages next to a sweep); wrong
+// types, out-of-range values, YAML syntax errors and an empty file are errors naming the
+// file, key and line, e.g. "perf.yaml: load.stages[1].rate: expected a number, got 'fast'
+// (line 7)". A missing or null key keeps the struct's default. Choices (types) match
+// case-insensitively and are stored in their canonical spelling ("sharegpt" -> "shareGPT").
+// Both shared_prefix spellings are read; giving both is an error.
 Result<PerfConfig> parse_config(std::string_view yaml, std::string_view source,
                                 std::vector<std::string>& warnings);
 Result<PerfConfig> load_config(const std::string& path, std::vector<std::string>& warnings);
 
 // Checks what parsing alone cannot: a stage list or a sweep for the load type, positive rates
 // and durations, a dataset path for shareGPT, splits summing to 1, ... Run after flags are
-// applied, before any request is sent.
+// applied, before any request is sent. synthetic and random data need both
+// input_distribution and output_distribution (as in Inference Perf: no silent defaults), with
+// min <= mean <= max; shared_prefix data needs the shared_prefix block; server.base_url must be
+// http:// (https is not supported yet). Messages name the key ("load.stages[0].rate: must be
+// > 0, got 0") but no file or line, since flags may have set the value.
 Result<void> validate(const PerfConfig& config);
 
 // The config as YAML (written to config.yaml in the report folder): every field, defaults
-// included, with Inference Perf's key names.
+// included, with Inference Perf's key names (the new shared_prefix names); unset optional
+// blocks are written as null. parse_config(to_yaml(c)) == c.
 std::string to_yaml(const PerfConfig& config);
 
 }  // namespace kgai::perf

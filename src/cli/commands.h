@@ -9,5 +9,6 @@ class App;
 namespace kgai::cli {
 
 void add_sim_command(CLI::App& app, int& exit_code);
+void add_perf_command(CLI::App& app, int& exit_code);
 
 }  // namespace kgai::cli

@@ -24,10 +24,10 @@ struct ClientOptions {
   bool stream = false;                   // the requests ask for SSE streaming
   // Extra headers on every request (e.g. "Authorization: Bearer ...").
   std::vector<std::pair<std::string, std::string>> headers;
-  int num_workers = 0;           // threads; 0 = one per core
-  int max_connections = 0;       // across workers; 0 = one per request in flight
-  double request_timeout = 0;    // seconds; 0 = none
-  double connect_timeout = 10;   // seconds
+  int num_workers = 0;          // threads; 0 = one per core
+  int max_connections = 0;      // across workers; 0 = one per request in flight
+  double request_timeout = 0;   // seconds; 0 = none
+  double connect_timeout = 10;  // seconds
 };
 
 // The body of request `index` of a stage. Called from worker threads, possibly out of order

@@ -20,9 +20,9 @@ struct ChatMessage {
 struct Prompt {
   std::string text;                   // completion API
   std::vector<ChatMessage> messages;  // chat API (system + user)
-  int input_tokens = 0;   // under the simulator's tokenizer (4 bytes a token)
-  int output_tokens = 0;  // max_tokens to ask for
-  int group = -1;         // shared_prefix group, -1 otherwise
+  int input_tokens = 0;               // under the simulator's tokenizer (4 bytes a token)
+  int output_tokens = 0;              // max_tokens to ask for
+  int group = -1;                     // shared_prefix group, -1 otherwise
 };
 
 // Text of exactly `tokens` tokens under kgai sim's tokenizer (4 bytes each): words of ordinary

@@ -11,9 +11,9 @@ namespace kgai::perf {
 
 struct StagePlan {
   int index = 0;
-  double rate = 0;      // requested requests/s (open loop); 0 for closed loop
-  double duration = 0;  // seconds (open loop)
-  int concurrency = 0;  // closed loop: streams kept busy
+  double rate = 0;           // requested requests/s (open loop); 0 for closed loop
+  double duration = 0;       // seconds (open loop)
+  int concurrency = 0;       // closed loop: streams kept busy
   int64_t num_requests = 0;  // closed loop: requests to send; open loop: offsets.size()
   // Open loop: send times in seconds from the stage start, sorted.
   std::vector<double> offsets;

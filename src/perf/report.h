@@ -1,0 +1,25 @@
+// Report files in Inference Perf's layout, so existing tooling reads them, and the console
+// summary printed at the end of a run.
+#pragma once
+
+#include <string>
+
+#include "common/result.h"
+#include "perf/config.h"
+#include "perf/runner.h"
+
+namespace kgai::perf {
+
+// storage.local_storage.path with "{timestamp}" replaced (YYYYMMDD-HHMMSS, local time).
+std::string resolve_output_dir(const std::string& pattern);
+
+// Writes into `dir` (created if needed): summary_lifecycle_metrics.json,
+// stage_N_lifecycle_metrics.json, per_request_lifecycle_metrics.json (when asked), config.yaml,
+// and kgai_run.json (machine, model, seed, wall time). File names get
+// storage.local_storage.report_file_prefix in front.
+Result<void> write_reports(const RunResult& run, const PerfConfig& config, const std::string& dir);
+
+// A table like `vllm bench serve` prints, one block per stage and one for the whole run.
+std::string console_summary(const RunResult& run, const PerfConfig& config);
+
+}  // namespace kgai::perf

@@ -11,6 +11,7 @@
 #include "common/http_client.h"
 #include "common/log.h"
 #include "perf/dataset.h"
+#include "perf/sweep.h"
 
 namespace kgai::perf {
 
@@ -121,8 +122,8 @@ Result<RunResult> run_benchmark(const PerfConfig& config, const RunHooks& hooks)
 
   auto dataset = make_dataset(config.data);
   if (!dataset) return fail(dataset.error());
-  if (config.load.sweep) return fail("load.sweep: not supported yet; give load.stages");
-  auto stages = plan_stages(config.load);
+  const bool sweep = config.load.sweep.has_value();
+  auto stages = sweep ? Result<std::vector<StagePlan>>{} : plan_stages(config.load);
   if (!stages) return fail(stages.error());
 
   ClientOptions options;
@@ -146,6 +147,19 @@ Result<RunResult> run_benchmark(const PerfConfig& config, const RunHooks& hooks)
   if (!client) return fail(client.error());
 
   const SteadyTime run_start = Clock::now();
+  if (sweep) {
+    // The burst's prompts come from the same dataset, under their own seed.
+    PromptWindow prompts(**dataset, config.load.base_seed + 7, config.api.type == "chat");
+    RequestSource source = [&](uint64_t index) {
+      Prompt p = prompts.get(index);
+      return OutgoingRequest{request_body(config, result.model, p), p.input_tokens, {}};
+    };
+    auto saturation = measure_saturation(**client, *config.load.sweep, source, run_start);
+    if (!saturation) return fail(saturation.error());
+    result.saturation_rate = *saturation;
+    stages = plan_sweep(config.load, *saturation);
+    if (!stages) return fail(stages.error());
+  }
   for (size_t i = 0; i < stages->size(); ++i) {
     const StagePlan& plan = (*stages)[i];
     if (i > 0 && config.load.interval > 0) {

@@ -28,6 +28,7 @@ struct RunResult {
   std::vector<StageResult> stages;
   LifecycleSamples summary;  // all stages merged
   double wall_seconds = 0;
+  double saturation_rate = 0;  // measured by a sweep's burst (0 without a sweep)
 };
 
 struct RunHooks {

@@ -97,6 +97,31 @@ TEST_F(PerfE2E, ConfigFileWithConcurrentStagesAndChat) {
   EXPECT_EQ(s["successes"]["output_len"]["mean"], 5);
 }
 
+TEST_F(PerfE2E, SweepFindsSaturationThenRunsStagesUpToIt) {
+  fs::create_directories(dir_);
+  const fs::path config = dir_ / "sweep.yaml";
+  std::ofstream(config) << "data: {type: mock}\n"
+                           "load:\n"
+                           "  type: constant\n"
+                           "  interval: 0.1\n"
+                           "  sweep: {type: geometric, num_requests: 100, timeout: 20, "
+                           "num_stages: 2, stage_duration: 1}\n"
+                           "server: {base_url: \"" +
+                               url_ +
+                               "\"}\n"
+                               "storage: {local_storage: {path: \"" +
+                               (dir_ / "out").string() + "\"}}\n";
+  testing::KgaiProcess perf({"perf", "--config", config.string(), "--quiet"});
+  ASSERT_EQ(perf.wait_exit(std::chrono::seconds(60)), 0) << perf.output();
+  EXPECT_NE(perf.output().find("sweep: saturation at"), std::string::npos) << perf.output();
+  dir_ = dir_ / "out";
+  auto last = read("stage_1_lifecycle_metrics.json");
+  auto first = read("stage_0_lifecycle_metrics.json");
+  EXPECT_GT(last["load_summary"]["requested_rate"].get<double>(),
+            first["load_summary"]["requested_rate"].get<double>());
+  EXPECT_EQ(last["failures"]["count"], 0);
+}
+
 TEST_F(PerfE2E, BadInputFailsBeforeSending) {
   fs::create_directories(dir_);
   const fs::path config = dir_ / "bad.yaml";

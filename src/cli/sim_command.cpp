@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "common/clock.h"
 #include "common/event_loop.h"
+#include "common/file_limit.h"
 #include "common/log.h"
 #include "sim/offline_runner.h"
 #include "sim/replica.h"
@@ -184,6 +185,9 @@ int serve(EngineFlags& ef, const ServeFlags& sf) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
+  // One descriptor per client connection: thousands of streams need more than the usual 1024.
+  const uint64_t file_limit = raise_open_file_limit();
+  log::debug("open-file limit: {}", file_limit);
 
   const int hardware = std::max(1u, std::thread::hardware_concurrency());
   const int num_loops =

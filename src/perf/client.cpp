@@ -1,5 +1,7 @@
 #include "perf/client.h"
 
+#include "common/file_limit.h"
+
 #include <netdb.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -22,13 +24,6 @@ namespace {
 using namespace std::chrono_literals;
 
 // A benchmark may hold tens of thousands of connections: take every descriptor allowed.
-void raise_file_limit() {
-  rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
-  limit.rlim_cur = limit.rlim_max;
-  setrlimit(RLIMIT_NOFILE, &limit);
-}
-
 // `total` spread over `parts`: the first total % parts get one more.
 int share_of(int total, int parts, int part) {
   return total / parts + (part < total % parts ? 1 : 0);
@@ -213,7 +208,7 @@ Result<std::unique_ptr<Client>> Client::create(ClientOptions options) {
   std::memcpy(&address, found->ai_addr, found->ai_addrlen);
   const auto address_len = static_cast<socklen_t>(found->ai_addrlen);
   freeaddrinfo(found);
-  raise_file_limit();
+  raise_open_file_limit();
   return std::make_unique<EpollClient>(std::move(options), address, address_len);
 }
 

@@ -483,6 +483,9 @@ void Worker::fail_request(Conn& c, ErrorKind kind, std::string message) {
   record.error = kind;
   record.error_message = std::move(message);
   record.end = seconds(Clock::now());
+  // A request that failed before its bytes went out (no connection) counts as sent when it
+  // failed, so its schedule delay and latency stay meaningful instead of going negative.
+  if (record.sent <= 0) record.sent = record.end;
   if (kind == ErrorKind::kBrokenStream || kind == ErrorKind::kTimeout) {
     record.http_status = c.parser.status();
   }

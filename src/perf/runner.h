@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "common/result.h"
 #include "perf/client.h"
 #include "perf/config.h"
@@ -20,6 +22,9 @@ struct StageResult {
   LifecycleSamples samples;
   double start = 0;  // seconds since the run start
   double end = 0;
+  // What the model server reported during the stage (perf/server_metrics.h); null when no
+  // prometheus report was asked for.
+  nlohmann::json server_metrics;
 };
 
 struct RunResult {
@@ -28,6 +33,7 @@ struct RunResult {
   std::vector<StageResult> stages;
   LifecycleSamples summary;  // all stages merged
   double wall_seconds = 0;
+  nlohmann::json server_metrics;  // all stages; null as in StageResult
 };
 
 struct RunHooks {

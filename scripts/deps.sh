@@ -9,6 +9,7 @@ packages=(
   libxxhash-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   curl python3
+  prometheus  # tests/integration/prometheus_test.cpp runs a real one; skipped without it
 )
 
 missing=()

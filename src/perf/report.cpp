@@ -134,6 +134,16 @@ Result<void> write_reports(const RunResult& run, const PerfConfig& config, const
     }
     if (auto r = put("per_request_lifecycle_metrics.json", all.dump(1)); !r) return r;
   }
+  if (config.report.prometheus_summary && !run.server_metrics.is_null()) {
+    if (auto r = put("summary_prometheus_metrics.json", run.server_metrics.dump(2)); !r) return r;
+  }
+  if (config.report.prometheus_per_stage) {
+    for (const auto& stage : run.stages) {
+      if (stage.server_metrics.is_null()) continue;
+      auto name = fmt::format("stage_{}_prometheus_metrics.json", stage.plan.index);
+      if (auto r = put(name, stage.server_metrics.dump(2)); !r) return r;
+    }
+  }
   if (auto r = put("config.yaml", to_yaml(config)); !r) return r;
 
   char host[256] = "unknown";

@@ -14,9 +14,10 @@ namespace kgai::perf {
 std::string resolve_output_dir(const std::string& pattern);
 
 // Writes into `dir` (created if needed): summary_lifecycle_metrics.json,
-// stage_N_lifecycle_metrics.json, per_request_lifecycle_metrics.json (when asked), config.yaml,
-// and kgai_run.json (machine, model, seed, wall time). File names get
-// storage.local_storage.report_file_prefix in front.
+// stage_N_lifecycle_metrics.json, per_request_lifecycle_metrics.json (when asked),
+// summary_prometheus_metrics.json and stage_N_prometheus_metrics.json (server-side metrics,
+// perf/server_metrics.h, when asked and collected), config.yaml, and kgai_run.json (machine,
+// model, seed, wall time). File names get storage.local_storage.report_file_prefix in front.
 Result<void> write_reports(const RunResult& run, const PerfConfig& config, const std::string& dir);
 
 // A table like `vllm bench serve` prints, one block per stage and one for the whole run.

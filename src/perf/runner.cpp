@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "perf/dataset.h"
 #include "perf/sweep.h"
+#include "perf/server_metrics.h"
 
 namespace kgai::perf {
 
@@ -145,6 +146,13 @@ Result<RunResult> run_benchmark(const PerfConfig& config, const RunHooks& hooks)
   options.request_timeout = config.load.request_timeout;
   auto client = Client::create(options);
   if (!client) return fail(client.error());
+  // Only when a report wants it: direct scraping adds load on the server under test.
+  std::unique_ptr<ServerMetricsCollector> server_metrics;
+  if (config.report.prometheus_summary || config.report.prometheus_per_stage) {
+    auto collector = ServerMetricsCollector::create(server_metrics_options(config));
+    if (!collector) return fail(collector.error());
+    server_metrics = std::move(*collector);
+  }
 
   const SteadyTime run_start = Clock::now();
   if (sweep) {
@@ -186,6 +194,8 @@ Result<RunResult> run_benchmark(const PerfConfig& config, const RunHooks& hooks)
         config.load.worker_max_concurrency > 0
             ? config.load.worker_max_concurrency * std::max(1, config.load.num_workers)
             : 0;
+    // Before the stage clock starts: the baseline scrape may take a moment.
+    if (server_metrics) server_metrics->start_stage(plan.index);
     // Let the workers settle before the first send time.
     const SteadyTime stage_start = Clock::now() + std::chrono::milliseconds(20);
     std::function<void(const Progress&)> progress;
@@ -201,11 +211,13 @@ Result<RunResult> run_benchmark(const PerfConfig& config, const RunHooks& hooks)
     stage.samples.planned_duration = plan.duration;
     for (const auto& r : stage.records) stage.samples.add(r, config.report.goodput);
     stage.end = seconds_between(run_start, Clock::now());
+    if (server_metrics) stage.server_metrics = server_metrics->end_stage(plan.index);
     result.summary.merge(stage.samples);
     if (hooks.stage_done) hooks.stage_done(stage);
     result.stages.push_back(std::move(stage));
   }
   result.wall_seconds = seconds_between(run_start, Clock::now());
+  if (server_metrics) result.server_metrics = server_metrics->summary();
   return result;
 }
 

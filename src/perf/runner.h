@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "common/result.h"
 #include "perf/client.h"
 #include "perf/config.h"
@@ -20,6 +22,9 @@ struct StageResult {
   LifecycleSamples samples;
   double start = 0;  // seconds since the run start
   double end = 0;
+  // What the model server reported during the stage (perf/server_metrics.h); null when no
+  // prometheus report was asked for.
+  nlohmann::json server_metrics;
 };
 
 struct RunResult {
@@ -29,6 +34,7 @@ struct RunResult {
   LifecycleSamples summary;  // all stages merged
   double wall_seconds = 0;
   double saturation_rate = 0;  // measured by a sweep's burst (0 without a sweep)
+  nlohmann::json server_metrics;  // all stages; null as in StageResult
 };
 
 struct RunHooks {

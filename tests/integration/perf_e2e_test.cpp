@@ -64,6 +64,14 @@ TEST_F(PerfE2E, FlagsRunAStreamedStageAndWriteReports) {
   auto per_request = read("per_request_lifecycle_metrics.json");
   ASSERT_EQ(per_request.size(), 40u);
   EXPECT_EQ(per_request[0]["token_times"].size(), 12u);
+  // Server-side metrics, scraped from the sim's /metrics around the stage.
+  auto server = read("stage_0_prometheus_metrics.json");
+  EXPECT_EQ(server["source"], "direct");
+  EXPECT_EQ(server["scrape_errors"], 0) << server.dump(2);
+  EXPECT_TRUE(server["kv_cache_usage"]["max"].is_number()) << server.dump(2);
+  EXPECT_GT(server["num_requests"].get<double>(), 0);
+  EXPECT_LE(server["num_requests"].get<double>(), 40);
+  EXPECT_EQ(read("summary_prometheus_metrics.json")["stages"], 1);
 }
 
 TEST_F(PerfE2E, ConfigFileWithConcurrentStagesAndChat) {

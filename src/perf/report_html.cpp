@@ -97,14 +97,17 @@ std::string charts_over_time(const RunResult& run) {
   const size_t bins = static_cast<size_t>(std::ceil(span / width));
   std::vector<double> done(bins, 0.0), tokens(bins, 0.0);
   auto bin_of = [&](double t) {
-    if (!(t >= 0)) return size_t{0};
-    return std::min(bins - 1, static_cast<size_t>(t / width));
+    if (!(t >= 0)) return size_t{0};  // NaN too
+    // Clamp as a double: casting an out-of-range double to size_t is undefined.
+    return static_cast<size_t>(std::min(t / width, static_cast<double>(bins - 1)));
   };
   std::vector<std::pair<double, int>> events;  // (time, +1 sent / -1 ended)
   for (const auto& stage : run.stages) {
     for (const auto& r : stage.records) {
-      events.emplace_back(r.sent, 1);
-      events.emplace_back(r.end, -1);
+      if (std::isfinite(r.sent) && std::isfinite(r.end)) {  // NaN would break the sort
+        events.emplace_back(r.sent, 1);
+        events.emplace_back(r.end, -1);
+      }
       if (!r.ok()) continue;
       done[bin_of(r.end)] += 1;
       if (r.output_tokens <= 0) continue;

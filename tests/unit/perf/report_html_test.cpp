@@ -202,6 +202,19 @@ TEST(ReportHtml, OneStageWithoutTokenTimes) {
   EXPECT_NE(html.find("<circle"), std::string::npos);
 }
 
+TEST(ReportHtml, InfiniteTimesDoNotLeakIntoTheMarkup) {
+  RunResult run = synthetic_run(1);
+  auto& stage = run.stages[0];
+  RequestRecord r = record(0, 99, 1.0, 0.1, 0.5, 4, true);
+  r.end = INFINITY;
+  stage.records.push_back(r);
+  stage.samples.add(r, {});
+  run.summary = stage.samples;
+  const std::string html = render_html_report(run, PerfConfig{}, machine());
+  EXPECT_EQ(tag_balance(html), "");
+  EXPECT_FALSE(has_non_finite(html));
+}
+
 TEST(SvgChart, NiceTicks) {
   EXPECT_EQ(svg::nice_ticks(0, 10, 5), (std::vector<double>{0, 2, 4, 6, 8, 10}));
   auto small = svg::nice_ticks(0, 0.9, 5);

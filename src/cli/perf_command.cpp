@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <fstream>
 #include <memory>
 
 #include <fmt/format.h>
@@ -10,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "common/log.h"
+#include "perf/compare.h"
 #include "perf/config.h"
 #include "perf/report.h"
 #include "perf/runner.h"
@@ -232,6 +234,25 @@ int run_perf(const PerfFlags& f) {
   return 0;
 }
 
+int run_compare(const std::vector<std::string>& dirs, const std::string& out) {
+  auto runs = perf::load_report_folders(dirs);
+  if (!runs) {
+    log::error("{}", runs.error().message);
+    return 2;
+  }
+  fmt::print("{}", perf::format_compare_table(perf::compare_table(*runs)));
+  if (out.empty()) return 0;
+  std::ofstream file(out, std::ios::binary | std::ios::trunc);
+  file << perf::render_compare_html(*runs);
+  file.close();
+  if (!file) {
+    log::error("cannot write {}", out);
+    return 2;
+  }
+  fmt::print("comparison: {}\n", out);
+  return 0;
+}
+
 }  // namespace
 
 void add_perf_command(CLI::App& app, int& exit_code) {
@@ -261,7 +282,22 @@ void add_perf_command(CLI::App& app, int& exit_code) {
   perf->add_option("--workers", f->workers, "Client threads (default: one per core)");
   perf->add_flag("--per-request", f->per_request, "Also write per_request_lifecycle_metrics.json");
   perf->add_flag("--quiet", f->quiet, "No progress line");
-  perf->callback([&exit_code, f] { exit_code = run_perf(*f); });
+
+  auto* compare = perf->add_subcommand(
+      "compare",
+      "Compare report folders (kgai's or Inference Perf's) side by side; --out writes their "
+      "latency-vs-throughput curves overlaid as HTML.");
+  auto dirs = std::make_shared<std::vector<std::string>>();
+  auto compare_out = std::make_shared<std::string>();
+  compare->add_option("dirs", *dirs, "Report folders")->required();
+  compare->add_option("--out", *compare_out, "HTML file to write");
+  compare->callback(
+      [&exit_code, dirs, compare_out] { exit_code = run_compare(*dirs, *compare_out); });
+
+  perf->callback([&exit_code, f, perf] {
+    if (perf->got_subcommand("compare")) return;  // compare ran in its own callback
+    exit_code = run_perf(*f);
+  });
 }
 
 }  // namespace kgai::cli

@@ -13,6 +13,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "perf/report_html.h"
+
 namespace kgai::perf {
 
 namespace {
@@ -96,6 +98,14 @@ std::string resolve_output_dir(const std::string& pattern) {
   return out;
 }
 
+nlohmann::json machine_json() {
+  char host[256] = "unknown";
+  gethostname(host, sizeof host - 1);
+  return {{"hostname", host},
+          {"cpus", std::thread::hardware_concurrency()},
+          {"cpu_model", cpu_model()}};
+}
+
 Result<void> write_reports(const RunResult& run, const PerfConfig& config, const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -146,8 +156,7 @@ Result<void> write_reports(const RunResult& run, const PerfConfig& config, const
   }
   if (auto r = put("config.yaml", to_yaml(config)); !r) return r;
 
-  char host[256] = "unknown";
-  gethostname(host, sizeof host - 1);
+  const nlohmann::json machine = machine_json();
   nlohmann::json meta = {
       {"tool", "kgai perf"},
       {"model", run.model},
@@ -155,12 +164,10 @@ Result<void> write_reports(const RunResult& run, const PerfConfig& config, const
       {"seed", config.load.base_seed},
       {"wall_seconds", run.wall_seconds},
       {"stages", run.stages.size()},
-      {"machine",
-       {{"hostname", host},
-        {"cpus", std::thread::hardware_concurrency()},
-        {"cpu_model", cpu_model()}}},
+      {"machine", machine},
   };
-  return put("kgai_run.json", meta.dump(2));
+  if (auto r = put("kgai_run.json", meta.dump(2)); !r) return r;
+  return put("report.html", render_html_report(run, config, machine));
 }
 
 std::string console_summary(const RunResult& run, const PerfConfig& config) {

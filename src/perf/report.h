@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "common/result.h"
 #include "perf/config.h"
 #include "perf/runner.h"
@@ -13,11 +15,16 @@ namespace kgai::perf {
 // storage.local_storage.path with "{timestamp}" replaced (YYYYMMDD-HHMMSS, local time).
 std::string resolve_output_dir(const std::string& pattern);
 
+// The machine the benchmark ran on: {hostname, cpus, cpu_model}, as kgai_run.json and the HTML
+// report record it (a client-bound run is only comparable on the same client machine).
+nlohmann::json machine_json();
+
 // Writes into `dir` (created if needed): summary_lifecycle_metrics.json,
 // stage_N_lifecycle_metrics.json, per_request_lifecycle_metrics.json (when asked),
 // summary_prometheus_metrics.json and stage_N_prometheus_metrics.json (server-side metrics,
-// perf/server_metrics.h, when asked and collected), config.yaml, and kgai_run.json (machine,
-// model, seed, wall time). File names get storage.local_storage.report_file_prefix in front.
+// perf/server_metrics.h, when asked and collected), config.yaml, kgai_run.json (machine, model,
+// seed, wall time) and report.html (render_html_report). File names get
+// storage.local_storage.report_file_prefix in front.
 Result<void> write_reports(const RunResult& run, const PerfConfig& config, const std::string& dir);
 
 // A table like `vllm bench serve` prints, one block per stage and one for the whole run.

@@ -6,8 +6,9 @@
 // The last token is followed at once by a usage chunk and [DONE].
 //
 // The server measures its own lateness: the time of each write minus the token's intended
-// time. GET /stats returns its percentiles, first tokens and next tokens apart (and GET /stats?reset=1 clears them after
-// answering), so an error in perf's figures can be told apart from a late server.
+// time. GET /stats returns its percentiles, first tokens and next tokens apart (and GET
+// /stats?reset=1 clears them after answering), so an error in perf's figures can be told apart from
+// a late server.
 //
 //   kgai_fixed_timing_server [--port P] [--first-ms 50] [--step-ms 10] [--tokens 20]
 //                            [--model fixed-timing]
@@ -63,8 +64,8 @@ class LatenessLog {
     return fmt::format(
         R"({{"sends":{},"late_us":{{"mean":{:.1f},"p50":{:.1f},"p90":{:.1f},"p99":{:.1f},)"
         R"("p99.9":{:.1f},"max":{:.1f}}}}})",
-        s.size(), s.empty() ? 0.0 : sum / static_cast<double>(s.size()), pct(50), pct(90),
-        pct(99), pct(99.9), s.empty() ? 0.0 : s.back());
+        s.size(), s.empty() ? 0.0 : sum / static_cast<double>(s.size()), pct(50), pct(90), pct(99),
+        pct(99.9), s.empty() ? 0.0 : s.back());
   }
   void clear() { samples_.clear(); }
 
@@ -103,8 +104,7 @@ class FixedTimingServer {
     last_ += kgai::sse::format("[DONE]");
   }
 
-  void handle(kgai::http::Request&& request,
-              std::shared_ptr<kgai::http::ResponseStream> out) {
+  void handle(kgai::http::Request&& request, std::shared_ptr<kgai::http::ResponseStream> out) {
     const Clock::time_point arrival = Clock::now();
     const std::string_view path = request.path();
     if (request.method == "GET" && path == "/v1/models") {
@@ -128,12 +128,12 @@ class FixedTimingServer {
     }
     if (!is_stream(request.body)) {
       out->respond(json(
-          200, fmt::format(
-                   R"({{"id":"cmpl-fixed","object":"text_completion","created":0,"model":"{}",)"
-                   R"("choices":[{{"index":0,"text":" tok","logprobs":null,)"
-                   R"("finish_reason":"length"}}],"usage":{{"prompt_tokens":1,)"
-                   R"("total_tokens":{},"completion_tokens":{}}}}})",
-                   options_.model, options_.tokens + 1, options_.tokens)));
+          200,
+          fmt::format(R"({{"id":"cmpl-fixed","object":"text_completion","created":0,"model":"{}",)"
+                      R"("choices":[{{"index":0,"text":" tok","logprobs":null,)"
+                      R"("finish_reason":"length"}}],"usage":{{"prompt_tokens":1,)"
+                      R"("total_tokens":{},"completion_tokens":{}}}}})",
+                      options_.model, options_.tokens + 1, options_.tokens)));
       return;
     }
     out->start(200, {{"Content-Type", "text/event-stream"}, {"Cache-Control", "no-cache"}});

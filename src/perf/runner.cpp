@@ -11,8 +11,8 @@
 #include "common/http_client.h"
 #include "common/log.h"
 #include "perf/dataset.h"
-#include "perf/sweep.h"
 #include "perf/server_metrics.h"
+#include "perf/sweep.h"
 
 namespace kgai::perf {
 

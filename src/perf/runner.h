@@ -33,7 +33,7 @@ struct RunResult {
   std::vector<StageResult> stages;
   LifecycleSamples summary;  // all stages merged
   double wall_seconds = 0;
-  double saturation_rate = 0;  // measured by a sweep's burst (0 without a sweep)
+  double saturation_rate = 0;     // measured by a sweep's burst (0 without a sweep)
   nlohmann::json server_metrics;  // all stages; null as in StageResult
 };
 

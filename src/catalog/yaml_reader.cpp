@@ -1,5 +1,7 @@
 #include "catalog/yaml_reader.h"
 
+#include "common/did_you_mean.h"
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -71,29 +73,9 @@ Result<double> read_double(const YAML::Node& node, const NodePath& path, double 
   return *value;
 }
 
-size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
-
 std::string unknown_key_hint(std::string_view key, std::span<const std::string_view> known) {
-  auto closest = std::min_element(known.begin(), known.end(), [&](auto x, auto y) {
-    return edit_distance(key, x) < edit_distance(key, y);
-  });
-  if (closest != known.end() && edit_distance(key, *closest) <= 2) {
-    return fmt::format("; did you mean '{}'?", *closest);
-  }
-  return fmt::format(" (known keys: {})", fmt::join(known, ", "));
+  std::string hint = did_you_mean(key, known, 2);
+  return hint.empty() ? fmt::format(" (known keys: {})", fmt::join(known, ", ")) : hint;
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "perf/config_reader.h"
 
+#include "common/did_you_mean.h"
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -19,32 +21,10 @@ std::string position(const YAML::Node& node) {
   return fmt::format(" (line {})", node.Mark().line + 1);
 }
 
-size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
-
 // "; did you mean 'stages'?" when a known key is a likely typo of `key`, else "".
 std::string suggestion(std::string_view key, std::span<const std::string_view> known) {
-  auto closest = std::min_element(known.begin(), known.end(), [&](auto x, auto y) {
-    return edit_distance(key, x) < edit_distance(key, y);
-  });
   // Two edits catch most typos in short keys; long keys tolerate a few more.
-  size_t limit = std::max<size_t>(2, key.size() / 4);
-  if (closest != known.end() && edit_distance(key, *closest) <= limit) {
-    return fmt::format("; did you mean '{}'?", *closest);
-  }
-  return "";
+  return did_you_mean(key, known, std::max<size_t>(2, key.size() / 4));
 }
 
 bool iequals(std::string_view a, std::string_view b) {

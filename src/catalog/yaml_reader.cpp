@@ -97,24 +97,6 @@ Error NodePath::make_error(const YAML::Node& node, const std::string& message) c
   return Error{fmt::format("{}: {}", where, message)};
 }
 
-std::string describe(const YAML::Node& node) {
-  if (!node.IsDefined()) return "nothing";
-  switch (node.Type()) {
-    case YAML::NodeType::Null:
-      return "null";
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Map:
-      return "a map";
-    default:
-      break;
-  }
-  constexpr size_t kMaxShown = 40;
-  const std::string& text = node.Scalar();
-  if (text.size() > kMaxShown) return fmt::format("'{}...'", text.substr(0, kMaxShown));
-  return fmt::format("'{}'", text);
-}
-
 Result<int> read_positive_int(const YAML::Node& node, const NodePath& path) {
   return read_int(node, path, 1, "a positive integer");
 }

@@ -11,6 +11,8 @@
 #include <fmt/core.h>
 #include <yaml-cpp/yaml.h>
 
+#include "common/yaml_text.h"
+
 #include "common/result.h"
 
 namespace kgai::catalog::internal {
@@ -39,7 +41,7 @@ class NodePath {
 };
 
 // "a map", "a list", "null" or the scalar in quotes: what the user wrote, for messages.
-std::string describe(const YAML::Node& node);
+using yaml_text::describe;
 
 Result<int> read_positive_int(const YAML::Node& node, const NodePath& path);
 Result<int> read_non_negative_int(const YAML::Node& node, const NodePath& path);

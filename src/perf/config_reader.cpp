@@ -47,24 +47,6 @@ std::optional<T> parse_number(std::string_view text, bool* out_of_range = nullpt
 
 }  // namespace
 
-std::string describe(const YAML::Node& node) {
-  if (!node.IsDefined()) return "nothing";
-  switch (node.Type()) {
-    case YAML::NodeType::Null:
-      return "null";
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Map:
-      return "a map";
-    default:
-      break;
-  }
-  constexpr size_t kMaxShown = 40;
-  const std::string& text = node.Scalar();
-  if (text.size() > kMaxShown) return fmt::format("'{}...'", text.substr(0, kMaxShown));
-  return fmt::format("'{}'", text);
-}
-
 void ConfigReader::set_error(const YAML::Node& node, std::string_view path,
                              const std::string& message) {
   std::string where = path.empty() ? std::string(source_) : fmt::format("{}: {}", source_, path);

@@ -15,6 +15,8 @@
 #include <fmt/core.h>
 #include <yaml-cpp/yaml.h>
 
+#include "common/yaml_text.h"
+
 #include "common/result.h"
 
 namespace kgai::perf::internal {
@@ -34,7 +36,7 @@ inline constexpr Range kPercentile{0, true, 100, true, "a number in (0, 100)"};
 inline constexpr Range kFraction{0, false, 1, false, "a number in [0, 1]"};
 
 // "a map", "a list", "null" or the scalar in quotes: what the user wrote, for messages.
-std::string describe(const YAML::Node& node);
+using yaml_text::describe;
 
 // Shared state of one parse: the source name, the warnings, and the first error. The first
 // error sticks and later reads do nothing, so section readers stay straight-line code and the

@@ -71,6 +71,22 @@ std::string pick_lora(const std::vector<LoraSplit>& split, uint64_t seed, int st
   return split.back().name;
 }
 
+// Request `index` of a stage: its prompt, its adapter by the traffic split (none for the sweep's
+// burst, stage -1), and the body for them.
+RequestSource make_source(const PerfConfig& config, const std::string& model, PromptWindow& prompts,
+                          int stage) {
+  return [&config, &model, &prompts, stage](uint64_t index) {
+    Prompt p = prompts.get(index);
+    OutgoingRequest out;
+    if (stage >= 0) {
+      out.lora = pick_lora(config.load.lora_traffic_split, config.load.base_seed, stage, index);
+    }
+    out.body = request_body(config, out.lora.empty() ? model : out.lora, p);
+    out.input_tokens = p.input_tokens;
+    return out;
+  };
+}
+
 }  // namespace
 
 std::string request_body(const PerfConfig& config, const std::string& model, const Prompt& p) {
@@ -158,10 +174,7 @@ Result<RunResult> run_benchmark(const PerfConfig& config, const RunHooks& hooks)
   if (sweep) {
     // The burst's prompts come from the same dataset, under their own seed.
     PromptWindow prompts(**dataset, config.load.base_seed + 7, config.api.type == "chat");
-    RequestSource source = [&](uint64_t index) {
-      Prompt p = prompts.get(index);
-      return OutgoingRequest{request_body(config, result.model, p), p.input_tokens, {}};
-    };
+    RequestSource source = make_source(config, result.model, prompts, /*stage=*/-1);
     auto saturation = measure_saturation(**client, *config.load.sweep, source, run_start);
     if (!saturation) return fail(saturation.error());
     result.saturation_rate = *saturation;
@@ -176,15 +189,7 @@ Result<RunResult> run_benchmark(const PerfConfig& config, const RunHooks& hooks)
     PromptWindow prompts(**dataset, config.load.base_seed + 1000003ULL * (i + 1),
                          config.api.type == "chat");
     const std::string& model = result.model;
-    RequestSource source = [&](uint64_t index) {
-      Prompt p = prompts.get(index);
-      OutgoingRequest out;
-      out.lora =
-          pick_lora(config.load.lora_traffic_split, config.load.base_seed, plan.index, index);
-      out.body = request_body(config, out.lora.empty() ? model : out.lora, p);
-      out.input_tokens = p.input_tokens;
-      return out;
-    };
+    RequestSource source = make_source(config, model, prompts, plan.index);
     StageRun run;
     run.stage = plan.index;
     run.offsets = plan.offsets;

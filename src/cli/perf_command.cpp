@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "perf/compare.h"
 #include "perf/config.h"
+#include "perf/merge.h"
 #include "perf/report.h"
 #include "perf/runner.h"
 
@@ -42,6 +43,8 @@ struct PerfFlags {
   int workers = 0;
   bool per_request = false;
   bool quiet = false;
+  std::string shard;  // "i/N"
+  double start_at = 0;
 };
 
 // "N" (exactly N), "normal:MEAN,SD" or "uniform:MIN,MAX" into Inference Perf's distribution;
@@ -201,6 +204,16 @@ int run_perf(const PerfFlags& f) {
     log::error("{}", valid.error().message);
     return 2;
   }
+  perf::RunOptions options;
+  if (!f.shard.empty()) {
+    auto shard = perf::parse_shard(f.shard);
+    if (!shard) {
+      log::error("{}", shard.error().message);
+      return 2;
+    }
+    options.shard = *shard;
+  }
+  options.start_at = f.start_at;
   const std::string out_dir = perf::resolve_output_dir(config.storage.path);
   const bool tty = !f.quiet && isatty(STDERR_FILENO);
   perf::RunHooks hooks;
@@ -220,7 +233,7 @@ int run_perf(const PerfFlags& f) {
                 s.samples.count - s.samples.successes, s.end - s.start);
     };
   }
-  auto run = perf::run_benchmark(config, hooks);
+  auto run = perf::run_benchmark(config, hooks, options);
   if (!run) {
     log::error("{}", run.error().message);
     return 2;
@@ -253,6 +266,22 @@ int run_compare(const std::vector<std::string>& dirs, const std::string& out) {
   return 0;
 }
 
+int run_merge(const std::vector<std::string>& dirs, const std::string& out) {
+  auto merged = perf::merge_shards(dirs);
+  if (!merged) {
+    log::error("{}", merged.error().message);
+    return 2;
+  }
+  merged->config.storage.path = out;
+  fmt::print("{}", perf::console_summary(merged->run, merged->config));
+  if (auto written = perf::write_reports(merged->run, merged->config, out); !written) {
+    log::error("{}", written.error().message);
+    return 2;
+  }
+  fmt::print("merged {} shards: {}\n", dirs.size(), out);
+  return 0;
+}
+
 }  // namespace
 
 void add_perf_command(CLI::App& app, int& exit_code) {
@@ -282,6 +311,11 @@ void add_perf_command(CLI::App& app, int& exit_code) {
   perf->add_option("--workers", f->workers, "Client threads (default: one per core)");
   perf->add_flag("--per-request", f->per_request, "Also write per_request_lifecycle_metrics.json");
   perf->add_flag("--quiet", f->quiet, "No progress line");
+  perf->add_option("--shard", f->shard,
+                   "INDEX/COUNT: be one of COUNT load generators, sending every COUNT-th request "
+                   "of each stage (needs --start-at; combine the folders with kgai perf merge)");
+  perf->add_option("--start-at", f->start_at,
+                   "Unix time (seconds) to start the first stage at, the same for every shard");
 
   auto* compare = perf->add_subcommand(
       "compare",
@@ -294,8 +328,20 @@ void add_perf_command(CLI::App& app, int& exit_code) {
   compare->callback(
       [&exit_code, dirs, compare_out] { exit_code = run_compare(*dirs, *compare_out); });
 
+  auto* merge = perf->add_subcommand(
+      "merge",
+      "Combine the report folders of a run's shards (--shard i/N) into one report, with exact "
+      "percentiles over every shard's requests.");
+  auto merge_dirs = std::make_shared<std::vector<std::string>>();
+  auto merge_out = std::make_shared<std::string>();
+  merge->add_option("dirs", *merge_dirs, "The shards' report folders")->required();
+  merge->add_option("--out", *merge_out, "Folder for the merged report")->required();
+  merge->callback(
+      [&exit_code, merge_dirs, merge_out] { exit_code = run_merge(*merge_dirs, *merge_out); });
+
   perf->callback([&exit_code, f, perf] {
-    if (perf->got_subcommand("compare")) return;  // compare ran in its own callback
+    // compare and merge ran in their own callbacks
+    if (perf->got_subcommand("compare") || perf->got_subcommand("merge")) return;
     exit_code = run_perf(*f);
   });
 }

@@ -19,3 +19,15 @@ std::string_view error_kind_name(ErrorKind kind) {
 }
 
 }  // namespace kgai::perf
+
+namespace kgai::perf {
+
+std::optional<ErrorKind> error_kind_from_name(std::string_view name) {
+  for (ErrorKind k : {ErrorKind::kNone, ErrorKind::kConnect, ErrorKind::kTimeout,
+                      ErrorKind::kHttpStatus, ErrorKind::kBrokenStream}) {
+    if (error_kind_name(k) == name) return k;
+  }
+  return std::nullopt;
+}
+
+}  // namespace kgai::perf

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,6 +17,8 @@ enum class ErrorKind : uint8_t {
   kBrokenStream,  // the connection closed or the body was malformed before the response ended
 };
 std::string_view error_kind_name(ErrorKind kind);
+// The inverse of error_kind_name; nullopt for an unknown name.
+std::optional<ErrorKind> error_kind_from_name(std::string_view name);
 
 struct RequestRecord {
   int stage = 0;

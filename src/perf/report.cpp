@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "perf/records_file.h"
 #include "perf/report_html.h"
 
 namespace kgai::perf {
@@ -85,6 +86,14 @@ void append_block(std::string& out, const std::string& title, const LifecycleSam
 
 }  // namespace
 
+nlohmann::json stage_plan_json(const StagePlan& plan) {
+  return {{"index", plan.index},
+          {"rate", plan.rate},
+          {"duration", plan.duration},
+          {"concurrency", plan.concurrency},
+          {"num_requests", plan.num_requests}};
+}
+
 std::string resolve_output_dir(const std::string& pattern) {
   const std::time_t now = std::time(nullptr);
   std::tm local{};
@@ -156,7 +165,19 @@ Result<void> write_reports(const RunResult& run, const PerfConfig& config, const
   }
   if (auto r = put("config.yaml", to_yaml(config)); !r) return r;
 
+  if (run.shard.active()) {
+    std::vector<const RequestRecord*> records;
+    for (const auto& stage : run.stages) {
+      for (const auto& r : stage.records) records.push_back(&r);
+    }
+    if (auto r = write_records_file((base / (prefix + kRecordsFile)).string(), records); !r) {
+      return r;
+    }
+  }
+
   const nlohmann::json machine = machine_json();
+  nlohmann::json plans = nlohmann::json::array();
+  for (const auto& stage : run.stages) plans.push_back(stage_plan_json(stage.whole));
   nlohmann::json meta = {
       {"tool", "kgai perf"},
       {"model", run.model},
@@ -164,8 +185,15 @@ Result<void> write_reports(const RunResult& run, const PerfConfig& config, const
       {"seed", config.load.base_seed},
       {"wall_seconds", run.wall_seconds},
       {"stages", run.stages.size()},
+      {"stage_plans", plans},
       {"machine", machine},
   };
+  if (run.saturation_rate > 0) meta["saturation_rate"] = run.saturation_rate;
+  if (run.start_at > 0) meta["start_at"] = run.start_at;
+  if (run.shard.active()) {
+    meta["shard"] = {{"index", run.shard.index}, {"count", run.shard.count}};
+  }
+  if (run.run_info.is_object()) meta.update(run.run_info);
   if (auto r = put("kgai_run.json", meta.dump(2)); !r) return r;
   return put("report.html", render_html_report(run, config, machine));
 }

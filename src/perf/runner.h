@@ -13,11 +13,13 @@
 #include "perf/config.h"
 #include "perf/lifecycle.h"
 #include "perf/load_plan.h"
+#include "perf/shard.h"
 
 namespace kgai::perf {
 
 struct StageResult {
-  StagePlan plan;
+  StagePlan plan;   // what this generator sent: its shard's share when sharded
+  StagePlan whole;  // the stage over all shards (== plan unsharded), without send offsets
   std::vector<RequestRecord> records;
   LifecycleSamples samples;
   double start = 0;  // seconds since the run start
@@ -35,6 +37,18 @@ struct RunResult {
   double wall_seconds = 0;
   double saturation_rate = 0;     // measured by a sweep's burst (0 without a sweep)
   nlohmann::json server_metrics;  // all stages; null as in StageResult
+  Shard shard;                    // which share of the run this is
+  double start_at = 0;            // the agreed start, Unix seconds (0: none agreed)
+  // Extra keys for kgai_run.json (e.g. what a merge combined); null for none.
+  nlohmann::json run_info;
+};
+
+struct RunOptions {
+  Shard shard;
+  // Unix time (seconds) to start the first stage at, agreed by every shard; 0 = as soon as
+  // the run is set up. With it, stage k starts at a time every shard computes alike (see
+  // docs/perf.md, "Scale out") and record times count from it.
+  double start_at = 0;
 };
 
 struct RunHooks {
@@ -46,7 +60,11 @@ struct RunHooks {
 
 // Runs `config` (already validated). Errors before any request is sent for a bad URL, an
 // unreachable server during model discovery, or a dataset that cannot be built.
-Result<RunResult> run_benchmark(const PerfConfig& config, const RunHooks& hooks);
+// With `options.shard` active, sends only its share of every stage (perf/shard.h); it then
+// needs `start_at`, cannot run a sweep (the shards could not agree on the saturation point),
+// and only shard 0 collects server-side metrics (the others would only add scrape load).
+Result<RunResult> run_benchmark(const PerfConfig& config, const RunHooks& hooks,
+                                const RunOptions& options = {});
 
 // The JSON body of one request for `prompt`.
 struct Prompt;

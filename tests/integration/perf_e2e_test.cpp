@@ -2,6 +2,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -128,6 +129,68 @@ TEST_F(PerfE2E, SweepFindsSaturationThenRunsStagesUpToIt) {
   EXPECT_GT(last["load_summary"]["requested_rate"].get<double>(),
             first["load_summary"]["requested_rate"].get<double>());
   EXPECT_EQ(last["failures"]["count"], 0);
+}
+
+// Three shards started together send exactly the requests one generator sends (same indices,
+// prompts and send times), and merge gives one report over all of them.
+TEST_F(PerfE2E, ShardsMergeIntoTheRunOneGeneratorSends) {
+  const std::vector<std::string> common = {"perf",         "--url", url_,          "--stream",
+                                           "--rate",       "30",    "--duration",  "2",
+                                           "--seed",       "9",     "--input-len", "uniform:20,200",
+                                           "--output-len", "4",     "--quiet",     "--per-request"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = common;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  };
+  testing::KgaiProcess one(with({"--out", (dir_ / "one").string()}));
+  ASSERT_EQ(one.wait_exit(std::chrono::seconds(60)), 0) << one.output();
+
+  const double start_at =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count() +
+      1.5;
+  const std::string at = fmt::format("{:.3f}", start_at);
+  std::vector<std::unique_ptr<testing::KgaiProcess>> shards;
+  std::vector<std::string> merge_args = {"perf", "merge"};
+  for (int i = 0; i < 3; ++i) {
+    const std::string out = (dir_ / fmt::format("shard{}", i)).string();
+    shards.push_back(std::make_unique<testing::KgaiProcess>(
+        with({"--shard", fmt::format("{}/3", i), "--start-at", at, "--out", out})));
+    merge_args.push_back(out);
+  }
+  for (auto& shard : shards) {
+    ASSERT_EQ(shard->wait_exit(std::chrono::seconds(60)), 0) << shard->output();
+  }
+  EXPECT_TRUE(fs::exists(dir_ / "shard1" / "kgai_records.jsonl"));
+  // Only shard 0 scrapes the server.
+  EXPECT_TRUE(fs::exists(dir_ / "shard0" / "stage_0_prometheus_metrics.json"));
+  EXPECT_FALSE(fs::exists(dir_ / "shard1" / "stage_0_prometheus_metrics.json"));
+  merge_args.insert(merge_args.end(), {"--out", (dir_ / "merged").string()});
+  testing::KgaiProcess merge(merge_args);
+  ASSERT_EQ(merge.wait_exit(std::chrono::seconds(60)), 0) << merge.output();
+  EXPECT_NE(merge.output().find("Serving Benchmark Result"), std::string::npos);
+
+  const fs::path root = dir_;
+  dir_ = root / "merged";
+  auto summary = read("summary_lifecycle_metrics.json");
+  auto merged = read("per_request_lifecycle_metrics.json");
+  auto stage = read("stage_0_lifecycle_metrics.json");
+  EXPECT_TRUE(fs::exists(dir_ / "stage_0_prometheus_metrics.json"));
+  dir_ = root / "one";
+  auto single = read("per_request_lifecycle_metrics.json");
+  dir_ = root;
+  EXPECT_EQ(summary["load_summary"]["count"], 60);
+  EXPECT_EQ(summary["successes"]["count"], 60);
+  EXPECT_EQ(stage["load_summary"]["requested_rate"], 30.0);  // the whole stage's rate
+  EXPECT_LT(summary["load_summary"]["schedule_delay"]["p99"].get<double>(), 0.1);
+  ASSERT_EQ(merged.size(), single.size());
+  for (size_t k = 0; k < merged.size(); ++k) {
+    EXPECT_EQ(merged[k]["index"], k);
+    EXPECT_EQ(merged[k]["index"], single[k]["index"]);
+    EXPECT_EQ(merged[k]["prompt_tokens"], single[k]["prompt_tokens"]) << k;
+    EXPECT_NEAR(merged[k]["scheduled"].get<double>(), single[k]["scheduled"].get<double>(), 1e-9)
+        << k;
+  }
 }
 
 TEST_F(PerfE2E, BadInputFailsBeforeSending) {

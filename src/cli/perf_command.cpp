@@ -43,6 +43,7 @@ struct PerfFlags {
   int workers = 0;
   bool per_request = false;
   bool quiet = false;
+  double scrape_interval = 0;
   std::string shard;  // "i/N"
   double start_at = 0;
 };
@@ -178,6 +179,7 @@ Result<void> apply_flags(const PerfFlags& f, perf::PerfConfig& c) {
   if (f.request_timeout > 0) c.load.request_timeout = f.request_timeout;
   if (f.workers > 0) c.load.num_workers = f.workers;
   if (f.per_request) c.report.per_request = true;
+  if (f.scrape_interval > 0) c.metrics.scrape_interval = f.scrape_interval;
   return {};
 }
 
@@ -311,6 +313,8 @@ void add_perf_command(CLI::App& app, int& exit_code) {
   perf->add_option("--workers", f->workers, "Client threads (default: one per core)");
   perf->add_flag("--per-request", f->per_request, "Also write per_request_lifecycle_metrics.json");
   perf->add_flag("--quiet", f->quiet, "No progress line");
+  perf->add_option("--scrape-interval", f->scrape_interval,
+                   "Seconds between scrapes of the server's /metrics during a stage (default 1)");
   perf->add_option("--shard", f->shard,
                    "INDEX/COUNT: be one of COUNT load generators, sending every COUNT-th request "
                    "of each stage (needs --start-at; combine the folders with kgai perf merge)");

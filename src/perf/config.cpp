@@ -52,7 +52,7 @@ constexpr std::string_view kSweepKeys[] = {"type",       "num_requests",   "time
 constexpr std::string_view kLoraKeys[] = {"name", "split"};
 constexpr std::string_view kServerKeys[] = {"type", "model_name", "base_url", "ignore_eos",
                                             "api_key"};
-constexpr std::string_view kMetricsKeys[] = {"type", "prometheus"};
+constexpr std::string_view kMetricsKeys[] = {"type", "prometheus", "scrape_interval"};
 constexpr std::string_view kPrometheusKeys[] = {"url", "scrape_interval", "filters"};
 constexpr std::string_view kReportKeys[] = {"request_lifecycle", "prometheus", "goodput"};
 constexpr std::string_view kLifecycleKeys[] = {"summary", "per_stage", "per_request",
@@ -188,6 +188,7 @@ void read_server(const MapReader& m, ServerConfig& server) {
 
 void read_metrics(const MapReader& m, MetricsConfig& metrics) {
   m.read_choice("type", metrics.type, kMetricsTypes);
+  m.read("scrape_interval", metrics.scrape_interval, kPositive);
   if (m.has("prometheus")) {
     MapReader p = section(m, "prometheus", kPrometheusKeys);
     PrometheusConfig prometheus;
@@ -467,6 +468,9 @@ Result<void> validate(const PerfConfig& config) {
   }
   if (config.metrics.prometheus && !(config.metrics.prometheus->scrape_interval > 0)) {
     return fail("metrics.prometheus.scrape_interval: must be > 0");
+  }
+  if (!(config.metrics.scrape_interval >= 0.01) || config.metrics.scrape_interval > 3600) {
+    return fail("metrics.scrape_interval: must be between 0.01 and 3600 seconds");
   }
   return validate_report(config.report);
 }

@@ -117,6 +117,9 @@ struct PrometheusConfig {
 
 struct MetricsConfig {
   std::string type = "default";  // default | prometheus
+  // kgai's own key: seconds between scrapes of the server's /metrics while a stage runs, for
+  // type default (Prometheus has its own interval).
+  double scrape_interval = 1.0;
   std::optional<PrometheusConfig> prometheus;
 
   friend bool operator==(const MetricsConfig&, const MetricsConfig&) = default;

@@ -169,6 +169,7 @@ std::string to_yaml(const PerfConfig& c) {
 
   w.begin("metrics");
   w.put("type", c.metrics.type);
+  w.put("scrape_interval", c.metrics.scrape_interval);
   if (const auto& p = c.metrics.prometheus) {
     w.begin("prometheus");
     w.put("url", p->url);

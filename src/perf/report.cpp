@@ -8,6 +8,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -82,6 +83,44 @@ void append_block(std::string& out, const std::string& title, const LifecycleSam
   section("Schedule delay", s.schedule_delay);
   for (const auto& [label, n] : s.failures_by_label)
     line(fmt::format("Failures ({}):", label), fmt::format("{}", n));
+}
+
+// What the model server itself reported (perf/server_metrics.h), under the client's figures:
+// queueing, KV-cache pressure, prefix-cache hits and preemptions explain a slow stage. Values
+// the server does not expose print as "-".
+void append_server_block(std::string& out, const nlohmann::json& m) {
+  if (!m.is_object()) return;
+  auto number = [&](std::initializer_list<const char*> path) -> std::optional<double> {
+    const nlohmann::json* at = &m;
+    for (const char* key : path) {
+      if (!at->is_object() || !at->contains(key)) return std::nullopt;
+      at = &(*at)[key];
+    }
+    if (!at->is_number()) return std::nullopt;
+    return at->get<double>();
+  };
+  auto text = [](std::optional<double> v, double scale, int precision) {
+    return v ? fmt::format("{:.{}f}", *v * scale, precision) : std::string("-");
+  };
+  auto pair = [&](const char* metric, double scale, int precision) {
+    return fmt::format("{} / {}", text(number({metric, "mean"}), scale, precision),
+                       text(number({metric, "max"}), scale, precision));
+  };
+  auto line = [&](std::string_view name, const std::string& value) {
+    fmt::format_to(std::back_inserter(out), "{:<40}{:>12}\n", name, value);
+  };
+  const std::string source =
+      m.value("source", "direct") == "prometheus" ? "Prometheus" : "/metrics";
+  fmt::format_to(std::back_inserter(out), "{:-^52}\n", fmt::format("Server ({})", source));
+  line("KV cache use mean / max (%):", pair("kv_cache_usage", 100, 1));
+  line("Waiting requests mean / max:", pair("num_requests_waiting", 1, 1));
+  line("Running requests mean / max:", pair("num_requests_running", 1, 1));
+  line("Prefix cache hit rate (%):", text(number({"prefix_cache_hit_rate"}), 100, 1));
+  line("Preemptions:", text(number({"num_preemptions"}), 1, 0));
+  line("Server TTFT mean (ms):", text(number({"time_to_first_token", "mean"}), 1e3, 2));
+  line("Server E2E latency mean (ms):", text(number({"request_latency", "mean"}), 1e3, 2));
+  const auto errors = number({"scrape_errors"});
+  if (errors && *errors > 0) line("Scrape/query errors:", text(errors, 1, 0));
 }
 
 }  // namespace
@@ -204,10 +243,12 @@ std::string console_summary(const RunResult& run, const PerfConfig& config) {
   if (run.stages.size() > 1) {
     for (const auto& stage : run.stages) {
       append_block(out, fmt::format("Stage {}", stage.plan.index), stage.samples, stage.plan.rate);
+      append_server_block(out, stage.server_metrics);
     }
   }
   append_block(out, "Serving Benchmark Result", run.summary,
                run.stages.size() == 1 ? run.stages[0].plan.rate : 0.0);
+  append_server_block(out, run.server_metrics);
   fmt::format_to(std::back_inserter(out), "{:=^52}\n", "");
   return out;
 }

@@ -575,6 +575,8 @@ std::string url_encode(std::string_view text) {
 ServerMetricsOptions server_metrics_options(const PerfConfig& config) {
   ServerMetricsOptions options;
   options.base_url = config.server.base_url;
+  options.scrape_interval = std::chrono::milliseconds(
+      std::max<long long>(1, std::llround(config.metrics.scrape_interval * 1e3)));
   if (config.metrics.type == "prometheus") {
     options.source = MetricsSource::kPrometheus;
     if (config.metrics.prometheus) {

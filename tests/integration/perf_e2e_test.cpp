@@ -46,6 +46,7 @@ TEST_F(PerfE2E, FlagsRunAStreamedStageAndWriteReports) {
                              dir_.string(), "--per-request", "--quiet"});
   ASSERT_EQ(perf.wait_exit(std::chrono::seconds(60)), 0) << perf.output();
   EXPECT_NE(perf.output().find("Serving Benchmark Result"), std::string::npos) << perf.output();
+  EXPECT_NE(perf.output().find("Server (/metrics)"), std::string::npos) << perf.output();
   for (const char* f : {"summary_lifecycle_metrics.json", "stage_0_lifecycle_metrics.json",
                         "per_request_lifecycle_metrics.json", "config.yaml", "kgai_run.json"}) {
     EXPECT_TRUE(fs::exists(dir_ / f)) << f;

@@ -66,6 +66,7 @@ server:
   api_key: sk-test
 metrics:
   type: prometheus
+  scrape_interval: 0.25
   prometheus: {url: "http://prometheus:9090", scrape_interval: 5, filters: ["vllm:num_requests_running", "model_name=\"x\""]}
 report:
   request_lifecycle: {summary: false, per_stage: false, per_request: true, percentiles: [50, 90, 99.5]}
@@ -169,6 +170,7 @@ TEST(PerfConfigTest, ReadsEveryKey) {
   EXPECT_EQ(c.server.api_key, "sk-test");
 
   EXPECT_EQ(c.metrics.type, "prometheus");
+  EXPECT_EQ(c.metrics.scrape_interval, 0.25);
   ASSERT_TRUE(c.metrics.prometheus.has_value());
   EXPECT_EQ(c.metrics.prometheus->url, "http://prometheus:9090");
   EXPECT_EQ(c.metrics.prometheus->scrape_interval, 5);
@@ -324,6 +326,8 @@ TEST(PerfConfigTest, ErrorsNameFileKeyAndLine) {
        "metrics.type: 'datadog' is not supported by kgai perf (supported: default, prometheus)"},
       {"metrics:\n  prometheus: {scrape_interval: 0}\n",
        "metrics.prometheus.scrape_interval: expected a positive number, got '0'"},
+      {"metrics:\n  scrape_interval: fast\n",
+       "metrics.scrape_interval: expected a number, got 'fast'"},
       {"metrics:\n  prometheus: {filters: [[a]]}\n",
        "metrics.prometheus.filters[0]: expected a string, got a list (line 2)"},
       {"report:\n  request_lifecycle:\n    percentiles: [50, 100]\n",
@@ -576,6 +580,8 @@ TEST(PerfConfigTest, Validate) {
          c.metrics.prometheus = PrometheusConfig{.url = "http://prom:9090"};
        },
        ""},
+      {"direct scrape interval", [](PerfConfig& c) { c.metrics.scrape_interval = 0.001; },
+       "metrics.scrape_interval: must be between 0.01 and 3600 seconds"},
       {"https", [](PerfConfig& c) { c.server.base_url = "https://api.example.com"; },
        "server.base_url: https is not supported yet"},
       {"not a url", [](PerfConfig& c) { c.server.base_url = "localhost:8000"; },

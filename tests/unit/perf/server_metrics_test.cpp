@@ -618,3 +618,25 @@ TEST(ServerMetricsPrometheus, BadUrlIsAnError) {
 
 }  // namespace
 }  // namespace kgai::perf
+
+namespace kgai::perf {
+namespace {
+
+TEST(ServerMetricsOptionsFromConfig, DirectScrapeIntervalAndPrometheusSettings) {
+  PerfConfig c;
+  c.server.base_url = "http://127.0.0.1:8000";
+  c.metrics.scrape_interval = 0.25;
+  auto o = server_metrics_options(c);
+  EXPECT_EQ(o.source, MetricsSource::kDirect);
+  EXPECT_EQ(o.scrape_interval, std::chrono::milliseconds(250));
+  EXPECT_EQ(o.base_url, "http://127.0.0.1:8000");
+  c.metrics.type = "prometheus";
+  c.metrics.prometheus = PrometheusConfig{.url = "http://prom:9090", .scrape_interval = 5};
+  o = server_metrics_options(c);
+  EXPECT_EQ(o.source, MetricsSource::kPrometheus);
+  EXPECT_EQ(o.prometheus_url, "http://prom:9090");
+  EXPECT_EQ(o.prometheus_scrape_interval, 5);
+}
+
+}  // namespace
+}  // namespace kgai::perf

@@ -12,7 +12,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
-#include <iterator>
 
 #include <fmt/format.h>
 
@@ -231,7 +230,10 @@ void Worker::start_request(Conn& c, const Pending& pending) {
   record.input_tokens = request.input_tokens;
   record.lora = std::move(request.lora);
   c.out.assign(shared_.request_head);
-  fmt::format_to(std::back_inserter(c.out), "Content-Length: {}\r\n\r\n", request.body.size());
+  // format_int: no format string to parse on every request.
+  const fmt::format_int length(request.body.size());
+  c.out.append("Content-Length: ").append(length.data(), length.size());
+  c.out.append("\r\n\r\n");
   c.out.append(request.body);
   c.written = 0;
   c.parser.reset();

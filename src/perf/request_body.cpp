@@ -1,9 +1,9 @@
 #include "perf/request_body.h"
 
 #include <array>
+#include <bit>
 #include <cstdint>
 #include <cstring>
-#include <iterator>
 
 #include <fmt/format.h>
 
@@ -13,14 +13,21 @@ namespace {
 constexpr uint64_t kOnes = 0x0101010101010101ULL;
 constexpr uint64_t kHighBits = 0x8080808080808080ULL;
 
-// Whether any byte of `w` needs escaping ('"', '\\' or below 0x20). Exact as a yes/no answer,
-// which is all the caller uses: a word that says yes is escaped byte by byte.
-constexpr bool needs_escape(uint64_t w) {
+// The high bit of each byte of `w` that needs escaping ('"', '\\' or below 0x20), bytes in
+// memory order from the lowest. A borrow may set bits above the lowest set one by mistake; the
+// lowest is always right, and it is the only one used.
+constexpr uint64_t escape_bits(uint64_t w) {
   const uint64_t quote = w ^ (kOnes * '"');
   const uint64_t backslash = w ^ (kOnes * '\\');
   const uint64_t any =
       ((quote - kOnes) & ~quote) | ((backslash - kOnes) & ~backslash) | ((w - kOnes * 0x20) & ~w);
-  return (any & kHighBits) != 0;
+  return any & kHighBits;
+}
+
+uint64_t load8(const char* p) {
+  uint64_t w;
+  std::memcpy(&w, p, 8);
+  return w;
 }
 
 // What replaces each byte: "" = itself.
@@ -48,23 +55,30 @@ void append_json_string(std::string* out, std::string_view s) {
   const char* p = s.data();
   const char* const end = p + s.size();
   const char* run = p;  // start of the bytes not yet copied
-  while (p < end) {
-    // Prompts are mostly plain text: skip eight clean bytes at a time.
-    if (end - p >= 8) {
-      uint64_t w;
-      std::memcpy(&w, p, 8);
-      if (!needs_escape(w)) {
+  auto escape_at = [&](const char* at) {
+    out->append(run, at);
+    out->append(kEscapes[static_cast<unsigned char>(*at)].data());
+    run = at + 1;
+  };
+  // Prompts are mostly plain text: skip clean bytes a word at a time and jump straight to the
+  // next byte to escape (the word trick needs little-endian loads; others go byte by byte).
+  if constexpr (std::endian::native == std::endian::little) {
+    while (end - p >= 16) {
+      if ((escape_bits(load8(p)) | escape_bits(load8(p + 8))) == 0) {
+        p += 16;
+        continue;
+      }
+      const uint64_t bits = escape_bits(load8(p));
+      if (bits == 0) {
         p += 8;
         continue;
       }
+      p += std::countr_zero(bits) / 8;
+      escape_at(p++);
     }
-    const auto& escape = kEscapes[static_cast<unsigned char>(*p)];
-    if (escape[0] != 0) {
-      out->append(run, p);
-      out->append(escape.data());
-      run = p + 1;
-    }
-    ++p;
+  }
+  for (; p < end; ++p) {
+    if (kEscapes[static_cast<unsigned char>(*p)][0] != 0) escape_at(p);
   }
   out->append(run, end);
   out->push_back('"');
@@ -93,7 +107,8 @@ std::string RequestBodyRenderer::render(const Prompt& prompt, std::string_view l
     body.append("\"model\":");
     append_json_string(&body, lora);
   }
-  fmt::format_to(std::back_inserter(body), ",\"max_tokens\":{}", prompt.output_tokens);
+  const fmt::format_int max_tokens(prompt.output_tokens);
+  body.append(",\"max_tokens\":").append(max_tokens.data(), max_tokens.size());
   if (chat_) {
     body.append(",\"messages\":[");
     for (size_t i = 0; i < prompt.messages.size(); ++i) {

@@ -1,5 +1,6 @@
 #include "perf/request_body.h"
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -151,6 +152,32 @@ TEST(AppendJsonString, EscapesExactlyWhatJsonRequires) {
     s[i] = '"';
     std::string want = "\"" + std::string(i, 'a') + "\\\"" + std::string(16 - i, 'a') + "\"";
     EXPECT_EQ(escaped(s), want) << i;
+  }
+}
+
+// Random mixes of plain text, bytes to escape and UTF-8 at every offset and length, read back.
+TEST(AppendJsonString, RoundTripsRandomText) {
+  std::mt19937_64 rng(7);
+  const std::vector<std::string> pieces = {"a",
+                                           "b c",
+                                           "\"",
+                                           "\\",
+                                           "\n",
+                                           "\x01",
+                                           "\x1f",
+                                           "\x7f",
+                                           "\xc3\xa9",
+                                           "\xe2\x82\xac",
+                                           "\xf0\x9f\x98\x80",
+                                           "plain words"};
+  for (int i = 0; i < 2000; ++i) {
+    std::string text;
+    const size_t n = rng() % 24;
+    for (size_t k = 0; k < n; ++k) text += pieces[rng() % pieces.size()];
+    std::string out = "[";
+    append_json_string(&out, text);
+    out += "]";
+    ASSERT_EQ(nlohmann::json::parse(out)[0].get<std::string>(), text) << out;
   }
 }
 

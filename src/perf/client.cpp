@@ -67,6 +67,7 @@ class EpollClient final : public Client {
  private:
   int worker_count(const StageRun& stage) const;
   void report_until_done(int workers, const std::function<void(const Progress&)>& progress);
+  static std::vector<RequestRecord> merge_by_index(std::vector<std::unique_ptr<Worker>>& workers);
 
   ClientOptions options_;
   sockaddr_storage address_;
@@ -147,9 +148,32 @@ Result<std::vector<RequestRecord>> EpollClient::run_stage(
     if (!r) return fail(r.error());
   }
 
-  std::vector<RequestRecord> records;
+  return merge_by_index(workers);
+}
+
+// A stage's indices are 0..n-1, each once (open loop: the plan's; closed loop: a shared
+// counter), so each record moves straight to its place; sorting hundreds of thousands of
+// records showed in profiles. Should that ever not hold, a sort still gives the order.
+std::vector<RequestRecord> EpollClient::merge_by_index(
+    std::vector<std::unique_ptr<Worker>>& workers) {
   size_t total = 0;
   for (auto& w : workers) total += w->records().size();
+  std::vector<char> seen(total, 0);
+  bool dense = true;
+  for (auto& w : workers) {
+    for (const auto& r : w->records()) {
+      dense = dense && r.index < total && !seen[r.index];
+      if (dense) seen[r.index] = 1;
+    }
+  }
+  std::vector<RequestRecord> records;
+  if (dense) {
+    records.resize(total);
+    for (auto& w : workers) {
+      for (auto& r : w->records()) records[r.index] = std::move(r);
+    }
+    return records;
+  }
   records.reserve(total);
   for (auto& w : workers) {
     std::move(w->records().begin(), w->records().end(), std::back_inserter(records));

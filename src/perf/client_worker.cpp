@@ -12,7 +12,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
-#include <iterator>
 
 #include <fmt/format.h>
 
@@ -25,6 +24,7 @@ constexpr size_t kReadBufferSize = 1 << 20;  // one read drains a socket even af
 constexpr size_t kMaxBody = 64 << 20;        // a whole JSON response
 constexpr size_t kMaxErrorBodyKept = 64 << 10;
 constexpr int kMaxEvents = 1024;
+constexpr size_t kMinTokenTimes = 16;
 
 bool is_success(int status) { return status >= 200 && status < 300; }
 
@@ -85,6 +85,10 @@ Result<void> Worker::run() {
     const auto n = static_cast<size_t>(share_.num_workers);
     num_due_ = total > w ? (total - w + n - 1) / n : 0;
     records_.reserve(num_due_);
+  } else if (stage.num_requests > 0) {
+    // Workers take closed-loop requests from one counter, about evenly: a worker that takes
+    // more grows its vector once or twice instead of a dozen times.
+    records_.reserve(static_cast<size_t>(stage.num_requests / share_.num_workers + 1));
   }
   std::array<epoll_event, kMaxEvents> events;
   while (true) {
@@ -226,7 +230,10 @@ void Worker::start_request(Conn& c, const Pending& pending) {
   record.input_tokens = request.input_tokens;
   record.lora = std::move(request.lora);
   c.out.assign(shared_.request_head);
-  fmt::format_to(std::back_inserter(c.out), "Content-Length: {}\r\n\r\n", request.body.size());
+  // format_int: no format string to parse on every request.
+  const fmt::format_int length(request.body.size());
+  c.out.append("Content-Length: ").append(length.data(), length.size());
+  c.out.append("\r\n\r\n");
   c.out.append(request.body);
   c.written = 0;
   c.parser.reset();
@@ -418,7 +425,11 @@ bool Worker::on_sse_event(Conn& c, std::string_view data) {
   }
   if (chunk.has_text) {
     RequestRecord& record = records_[c.record];
-    if (record.first_token < 0) record.first_token = seconds(read_time_);
+    if (record.first_token < 0) {
+      record.first_token = seconds(read_time_);
+      // Skips the vector's first four growth steps; a short answer wastes at most 60 bytes.
+      record.token_times.reserve(kMinTokenTimes);
+    }
     record.token_times.push_back(std::chrono::duration<float>(read_time_ - c.sent_at).count());
     ++c.content_chunks;
   }

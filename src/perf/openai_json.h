@@ -1,6 +1,7 @@
 // The few fields the perf client reads from OpenAI-compatible responses (streamed chunks, whole
-// JSON bodies, error bodies), with simdjson's DOM parser. One instance per worker thread: the
-// parser keeps its buffers, so parsing a chunk allocates nothing once warm. Private to perf.
+// JSON bodies, error bodies): simdjson's on-demand API for the shapes servers send, its DOM
+// parser for anything else and for errors. One instance per worker thread: the parsers keep
+// their buffers, so parsing a chunk allocates nothing once warm. Private to perf.
 #pragma once
 
 #include <cstddef>

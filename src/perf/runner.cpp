@@ -11,6 +11,7 @@
 #include "common/http_client.h"
 #include "common/log.h"
 #include "perf/dataset.h"
+#include "perf/request_body.h"
 #include "perf/server_metrics.h"
 #include "perf/sweep.h"
 
@@ -83,14 +84,15 @@ std::string pick_lora(const std::vector<LoraSplit>& split, uint64_t seed, int st
 // for them.
 RequestSource make_source(const PerfConfig& config, const std::string& model, PromptWindow& prompts,
                           int stage, Shard shard = {}) {
-  return [&config, &model, &prompts, stage, shard](uint64_t local) {
+  return [&config, renderer = RequestBodyRenderer(config, model), &prompts, stage,
+          shard](uint64_t local) {
     const uint64_t index = shard.global_index(local);
     Prompt p = prompts.get(index);
     OutgoingRequest out;
     if (stage >= 0) {
       out.lora = pick_lora(config.load.lora_traffic_split, config.load.base_seed, stage, index);
     }
-    out.body = request_body(config, out.lora.empty() ? model : out.lora, p);
+    out.body = renderer.render(p, out.lora);
     out.input_tokens = p.input_tokens;
     return out;
   };
@@ -128,20 +130,7 @@ SteadyTime steady_at(double unix_seconds) {
 }  // namespace
 
 std::string request_body(const PerfConfig& config, const std::string& model, const Prompt& p) {
-  nlohmann::json body = {{"model", model}, {"max_tokens", p.output_tokens}};
-  if (config.api.type == "chat") {
-    nlohmann::json messages = nlohmann::json::array();
-    for (const auto& m : p.messages) messages.push_back({{"role", m.role}, {"content", m.content}});
-    body["messages"] = std::move(messages);
-  } else {
-    body["prompt"] = p.text;
-  }
-  if (config.server.ignore_eos) body["ignore_eos"] = true;
-  if (config.api.streaming) {
-    body["stream"] = true;
-    body["stream_options"] = {{"include_usage", true}};
-  }
-  return body.dump();
+  return RequestBodyRenderer(config, model).render(p);
 }
 
 Result<std::string> discover_model(const std::string& base_url) {

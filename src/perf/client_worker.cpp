@@ -4,6 +4,8 @@
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -265,6 +267,11 @@ void Worker::open_connection(Conn& c) {
   int one = 1;
   // Requests are single small writes; Nagle would only hold them back.
   setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  // Receive times from the kernel: when many streams get a token at once, the last socket
+  // this worker reads would otherwise carry the time spent reading the others.
+  if (kernel_timestamps_ && setsockopt(c.fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) != 0) {
+    kernel_timestamps_ = false;
+  }
   epoll_event ev{};
   ev.events = EPOLLOUT;
   ev.data.u64 = (static_cast<uint64_t>(c.generation) << 32) | c.slot;
@@ -346,10 +353,41 @@ void Worker::on_event(Conn& c, uint32_t events) {
   if (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) on_readable(c);
 }
 
-void Worker::on_readable(Conn& c) {
-  const ssize_t n = ::read(c.fd, buffer_.data(), buffer_.size());
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+// read() that also sets read_time_: the kernel's receive timestamp of the last segment read
+// (CLOCK_REALTIME, carried over to the steady clock by its age), or now when there is none.
+// An age outside [0, 10 s) means the wall clock stepped meanwhile: now is used then too.
+ssize_t Worker::read_stamped(Conn& c) {
+  if (!kernel_timestamps_) {
+    const ssize_t n = ::read(c.fd, buffer_.data(), buffer_.size());
+    read_time_ = Clock::now();
+    return n;
+  }
+  iovec iov{buffer_.data(), buffer_.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  const ssize_t n = ::recvmsg(c.fd, &msg, 0);
   read_time_ = Clock::now();
+  if (n <= 0) return n;
+  for (cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm != nullptr; cm = CMSG_NXTHDR(&msg, cm)) {
+    if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_TIMESTAMPNS) continue;
+    timespec arrived;
+    std::memcpy(&arrived, CMSG_DATA(cm), sizeof arrived);
+    timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    const int64_t age_ns = (static_cast<int64_t>(wall.tv_sec) - arrived.tv_sec) * 1'000'000'000 +
+                           (wall.tv_nsec - arrived.tv_nsec);
+    if (age_ns >= 0 && age_ns < 10'000'000'000) read_time_ -= std::chrono::nanoseconds(age_ns);
+  }
+  return n;
+}
+
+void Worker::on_readable(Conn& c) {
+  const ssize_t n = read_stamped(c);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
   if (c.state == ConnState::kIdle) {
     // The server closed a keep-alive connection (or sent bytes nobody asked for): drop it.
     return close_connection(c);

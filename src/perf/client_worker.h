@@ -99,6 +99,7 @@ class Worker {
   SteadyTime next_wake() const;
   bool finished() const;
   int wait(SteadyTime until, void* events, int max_events);
+  ssize_t read_stamped(Conn& c);
 
   StageShared& shared_;
   WorkerShare share_;
@@ -115,7 +116,11 @@ class Worker {
   size_t num_due_ = 0;           // open loop: how many requests this worker has
   bool closed_loop_started_ = false;
   std::priority_queue<Deadline, std::vector<Deadline>, std::greater<>> deadlines_;
-  SteadyTime read_time_;  // when the current read() returned: every token in it arrived then
+  // When the bytes of the current read arrived: the kernel's receive time of the last segment
+  // read (SO_TIMESTAMPNS) when it gives one, else when read() returned. Every token in the
+  // read is stamped with it.
+  SteadyTime read_time_;
+  bool kernel_timestamps_ = true;  // false once the kernel refused SO_TIMESTAMPNS
   std::vector<RequestRecord> records_;
   OpenAiJson json_;
 };

@@ -11,17 +11,17 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
-#include "perf/config_reader.h"
+#include "common/config_reader.h"
 
 namespace kgai::perf {
 namespace {
 
-using internal::ConfigReader;
-using internal::kFraction;
-using internal::kNonNegative;
-using internal::kPercentile;
-using internal::kPositive;
-using internal::MapReader;
+using config::ConfigReader;
+using config::kFraction;
+using config::kNonNegative;
+using config::kPercentile;
+using config::kPositive;
+using config::MapReader;
 
 using Keys = std::span<const std::string_view>;
 
@@ -79,7 +79,7 @@ MapReader section(const MapReader& parent, std::string_view key, Keys known) {
 
 // List items must be maps; a bare "-" is more likely a mistake than an all-defaults entry.
 bool check_item(ConfigReader& reader, const YAML::Node& item, const std::string& path) {
-  if (!item.IsMap()) reader.fail(item, path, "expected a map, got {}", internal::describe(item));
+  if (!item.IsMap()) reader.fail(item, path, "expected a map, got {}", config::describe(item));
   return reader.ok();
 }
 
@@ -240,7 +240,7 @@ Result<PerfConfig> parse_root(const YAML::Node& root, std::string_view source,
   if (!root.IsDefined() || root.IsNull()) return fail("{}: empty config", source);
   if (!root.IsMap()) {
     return fail("{}: expected a map of sections (api, data, load, ...) at the top level, got {}{}",
-                source, internal::describe(root), position(root.Mark()));
+                source, config::describe(root), position(root.Mark()));
   }
   ConfigReader reader(source, warnings);
   MapReader top(reader, root, "", kTopKeys);

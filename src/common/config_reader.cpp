@@ -1,4 +1,4 @@
-#include "perf/config_reader.h"
+#include "common/config_reader.h"
 
 #include "common/did_you_mean.h"
 
@@ -9,7 +9,7 @@
 
 #include <fmt/format.h>
 
-namespace kgai::perf::internal {
+namespace kgai::config {
 namespace {
 
 std::string join_path(std::string_view base, std::string_view key) {
@@ -259,4 +259,4 @@ void MapReader::read_choice(std::string_view key, std::string& out,
                fmt::join(supported, ", "));
 }
 
-}  // namespace kgai::perf::internal
+}  // namespace kgai::config

@@ -1,4 +1,4 @@
-// Typed, path-aware reading of a YAML config, private to the perf module. Errors name the
+// Typed, path-aware reading of a YAML config (perf, gateway). Errors name the
 // file, the key path and the line: "perf.yaml: load.stages[1].rate: expected a number, got
 // 'fast' (line 7)"; unknown keys become warnings with the closest known key.
 #pragma once
@@ -19,7 +19,7 @@
 
 #include "common/result.h"
 
-namespace kgai::perf::internal {
+namespace kgai::config {
 
 // The accepted interval of a number and how messages name it.
 struct Range {
@@ -121,4 +121,4 @@ class MapReader {
   std::vector<std::pair<std::string, YAML::Node>> entries_;
 };
 
-}  // namespace kgai::perf::internal
+}  // namespace kgai::config

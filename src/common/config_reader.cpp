@@ -3,8 +3,12 @@
 #include "common/did_you_mean.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <limits>
 
 #include <fmt/format.h>
@@ -80,6 +84,10 @@ MapReader::MapReader(ConfigReader& reader, const YAML::Node& node, std::string p
       return;
     }
     if (std::find(known.begin(), known.end(), name) == known.end()) {
+      if (reader_.strict()) {
+        reader_.fail(key, key_path, "unknown key{}", suggestion(name, known));
+        return;
+      }
       reader_.warn(key, key_path, "unknown key (ignored){}", suggestion(name, known));
       continue;
     }
@@ -257,6 +265,36 @@ void MapReader::read_choice(std::string_view key, std::string& out,
   }
   reader_.fail(node(key), path(key), "'{}' is not supported by kgai perf (supported: {})", text,
                fmt::join(supported, ", "));
+}
+
+std::string position(const YAML::Mark& mark) {
+  if (mark.is_null()) return "";
+  return fmt::format(" (line {}, column {})", mark.line + 1, mark.column + 1);
+}
+
+Result<YAML::Node> parse_yaml(std::string_view text, std::string_view source) {
+  try {
+    return YAML::Load(std::string(text));
+  } catch (const YAML::Exception& e) {
+    return fail("{}: invalid YAML: {}{}", source, e.msg, position(e.mark));
+  }
+}
+
+Result<std::string> read_config_file(const std::string& path, size_t max_bytes) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return fail("{}: is a directory, expected a config file", path);
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return fail("{}: cannot open: {}", path, std::strerror(errno));
+  std::string text;
+  char block[1 << 16];
+  while (in.read(block, sizeof block) || in.gcount() > 0) {
+    text.append(block, static_cast<size_t>(in.gcount()));
+    if (text.size() > max_bytes) return fail("{}: larger than {} bytes", path, max_bytes);
+  }
+  if (in.bad()) return fail("{}: read error: {}", path, std::strerror(errno));
+  return text;
 }
 
 }  // namespace kgai::config

@@ -21,6 +21,15 @@
 
 namespace kgai::config {
 
+// " (line L, column C)" for a node's position, "" when it has none.
+std::string position(const YAML::Mark& mark);
+
+// Parses YAML text into a node; syntax errors name the source, line and column.
+Result<YAML::Node> parse_yaml(std::string_view text, std::string_view source);
+
+// Reads a whole config file (refusing directories and files over `max_bytes`).
+Result<std::string> read_config_file(const std::string& path, size_t max_bytes = 16u << 20);
+
 // The accepted interval of a number and how messages name it.
 struct Range {
   double min;
@@ -48,6 +57,10 @@ class ConfigReader {
       : source_(source), warnings_(warnings) {}
 
   bool ok() const { return !error_.has_value(); }
+  // Strict readers treat unknown keys as errors instead of warnings (the gateway: a typo in a
+  // routing config must not silently fall back to a default).
+  void set_strict(bool strict) { strict_ = strict; }
+  bool strict() const { return strict_; }
   const Error& error() const { return *error_; }
 
   // Keeps only the first error: later ones are often consequences of it.
@@ -69,6 +82,7 @@ class ConfigReader {
   std::string_view source_;
   std::vector<std::string>& warnings_;
   std::optional<Error> error_;
+  bool strict_ = false;
 };
 
 // One map of the config with its path. Construction checks the shape (a map, or null for an

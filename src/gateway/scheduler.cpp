@@ -1,0 +1,104 @@
+#include "gateway/scheduler.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+namespace kgai::gateway {
+
+namespace {
+
+// Per-thread buffers: a decision allocates nothing once they have grown to the pool's size.
+struct Scratch {
+  Candidates candidates;
+  std::vector<double> scores;
+  std::vector<double> totals;
+};
+
+Scratch& scratch() {
+  thread_local Scratch s;
+  return s;
+}
+
+}  // namespace
+
+Scheduler::Scheduler(SchedulingProfile profile, double stale_after_seconds)
+    : profile_(std::move(profile)), stale_after_(stale_after_seconds) {}
+
+Decision Scheduler::schedule(SchedulingContext& context) const {
+  Decision decision;
+  Scratch& s = scratch();
+  Candidates& candidates = s.candidates;
+  candidates.clear();
+  const auto& endpoints = context.pool->endpoints;
+  // Healthy endpoints with fresh metrics; if scraping lags everywhere, the healthy ones still
+  // serve (on old figures) rather than nobody.
+  bool any_healthy = false;
+  for (uint32_t i = 0; i < endpoints.size(); ++i) {
+    if (!endpoints[i].healthy) continue;
+    any_healthy = true;
+    if (endpoints[i].metrics_age(context.now) <= stale_after_) candidates.push_back(i);
+  }
+  if (candidates.empty() && any_healthy) {
+    for (uint32_t i = 0; i < endpoints.size(); ++i) {
+      if (endpoints[i].healthy) candidates.push_back(i);
+    }
+  }
+  if (candidates.empty()) {
+    decision.reason = endpoints.empty() ? "no endpoints configured" : "no healthy endpoint";
+    return decision;
+  }
+  for (const auto& [name, filter] : profile_.filters) {
+    filter->filter(context, candidates);
+    if (context.trace) {
+      fmt::format_to(std::back_inserter(context.trace_text), "filter {}: {} left; ", name,
+                     candidates.size());
+    }
+    if (candidates.empty()) {
+      decision.reason = fmt::format("filter {} removed every endpoint", name);
+      return decision;
+    }
+  }
+  const size_t n = candidates.size();
+  s.totals.assign(n, 0.0);
+  s.scores.resize(n);
+  for (const auto& weighted : profile_.scorers) {
+    std::span<double> scores(s.scores.data(), n);
+    std::fill(scores.begin(), scores.end(), 0.0);
+    weighted.scorer->score(context, candidates, scores);
+    for (size_t i = 0; i < n; ++i) {
+      s.totals[i] += weighted.weight * std::clamp(scores[i], 0.0, 1.0);
+    }
+    if (context.trace) {
+      fmt::format_to(std::back_inserter(context.trace_text), "{} (x{}):", weighted.name,
+                     weighted.weight);
+      for (size_t i = 0; i < n; ++i) {
+        fmt::format_to(std::back_inserter(context.trace_text), " {}={:.3f}",
+                       endpoints[candidates[i]].endpoint->address, scores[i]);
+      }
+      context.trace_text += "; ";
+    }
+  }
+  profile_.picker.second->pick(context, candidates, std::span<const double>(s.totals.data(), n),
+                               decision.ranked);
+  if (context.trace) {
+    context.trace_text += "total:";
+    for (size_t i = 0; i < n; ++i) {
+      fmt::format_to(std::back_inserter(context.trace_text), " {}={:.3f}",
+                     endpoints[candidates[i]].endpoint->address, s.totals[i]);
+    }
+    fmt::format_to(std::back_inserter(context.trace_text), "; {} picked:", profile_.picker.first);
+    for (uint32_t index : decision.ranked) {
+      fmt::format_to(std::back_inserter(context.trace_text), " {}",
+                     endpoints[index].endpoint->address);
+    }
+  }
+  if (decision.ranked.empty()) decision.reason = "the picker chose no endpoint";
+  return decision;
+}
+
+void Scheduler::picked(SchedulingContext& context, uint32_t index) const {
+  for (const auto& hook : profile_.post_picks) hook->picked(context, context.endpoint(index));
+}
+
+}  // namespace kgai::gateway

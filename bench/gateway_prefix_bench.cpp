@@ -31,8 +31,8 @@ std::string prose(size_t bytes, uint32_t seed) {
     text += ' ';
   }
   text.resize(bytes);
-  while (!text.empty() && (text.back() == '\\' || (text.back() & 0xC0) == 0x80 ||
-                           (text.back() & 0x80) != 0)) {
+  while (!text.empty() &&
+         (text.back() == '\\' || (text.back() & 0xC0) == 0x80 || (text.back() & 0x80) != 0)) {
     text.pop_back();  // no dangling escape or cut UTF-8 sequence at the end
   }
   return text;
@@ -211,9 +211,9 @@ void BM_RecordNew(benchmark::State& state) {
     index.record(static_cast<uint32_t>(i % kEndpoints), chain);
     ++i;
   }
-  state.counters["ns_per_block"] = benchmark::Counter(
-      static_cast<double>(state.iterations() * blocks),
-      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["ns_per_block"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * blocks),
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 BENCHMARK(BM_RecordNew)->Arg(32)->Arg(256);
 

@@ -66,6 +66,65 @@ size_t PrefixIndex::find_pair(uint64_t hash, uint32_t endpoint) const {
   });
 }
 
+size_t PrefixIndex::find_block(uint64_t hash) const {
+  return blocks_.find(BlockSlot{hash}.key_hash(),
+                      [&](const BlockSlot& slot) { return slot.hash == hash; });
+}
+
+void PrefixIndex::add_holder(uint32_t endpoint, uint32_t node) {
+  const size_t index = find_block(nodes_[node].hash);
+  if (index == ProbeTable<BlockSlot>::kNotFound) {
+    blocks_.insert(BlockSlot{nodes_[node].hash, 1, node});
+    return;
+  }
+  BlockSlot& slot = blocks_.at(index);
+  if (slot.count == 1) {
+    // The second holder: the block gets a list (a recycled slot in lists_ when there is one).
+    const uint32_t first = slot.holders;
+    uint32_t list;
+    if (free_lists_.empty()) {
+      list = static_cast<uint32_t>(lists_.size());
+      lists_.emplace_back();
+    } else {
+      list = free_lists_.back();
+      free_lists_.pop_back();
+    }
+    lists_[list].reserve(2);
+    holder_bytes_ += lists_[list].capacity() * sizeof(Holder);
+    lists_[list].push_back({nodes_[first].endpoint, first});
+    nodes_[first].holder_pos = 0;
+    slot.holders = list;
+  }
+  std::vector<Holder>& holders = lists_[slot.holders];
+  nodes_[node].holder_pos = static_cast<uint32_t>(holders.size());
+  const size_t capacity = holders.capacity();
+  holders.push_back({endpoint, node});
+  holder_bytes_ += (holders.capacity() - capacity) * sizeof(Holder);
+  ++slot.count;
+}
+
+void PrefixIndex::remove_holder(const Node& node) {
+  const size_t index = find_block(node.hash);
+  BlockSlot& slot = blocks_.at(index);
+  if (slot.count == 1) {
+    blocks_.erase(index);
+    return;
+  }
+  std::vector<Holder>& holders = lists_[slot.holders];
+  const Holder moved = holders.back();
+  holders[node.holder_pos] = moved;
+  nodes_[moved.node].holder_pos = node.holder_pos;
+  holders.pop_back();
+  if (--slot.count == 1) {
+    // Back inline; the buffer is freed so that idle lists hold no memory.
+    const uint32_t list = slot.holders;
+    slot.holders = holders.front().node;
+    holder_bytes_ -= lists_[list].capacity() * sizeof(Holder);
+    std::vector<Holder>().swap(lists_[list]);
+    free_lists_.push_back(list);
+  }
+}
+
 void PrefixIndex::match(std::span<const uint64_t> hashes,
                         std::vector<std::pair<uint32_t, uint32_t>>* out) const {
   if (hashes.empty()) return;
@@ -77,9 +136,7 @@ void PrefixIndex::match(std::span<const uint64_t> hashes,
   std::lock_guard lock(mutex_);
   auto count = [&](size_t level) -> uint32_t {
     if (scratch.count[level] == kUnknown) {
-      const uint64_t hash = hashes[level];
-      const size_t slot = blocks_.find(BlockSlot{hash}.key_hash(),
-                                       [&](const BlockSlot& s) { return s.hash == hash; });
+      const size_t slot = find_block(hashes[level]);
       scratch.slot[level] = static_cast<uint32_t>(slot);
       scratch.count[level] = slot == ProbeTable<BlockSlot>::kNotFound ? 0 : blocks_.at(slot).count;
     }
@@ -108,13 +165,20 @@ void PrefixIndex::match(std::span<const uint64_t> hashes,
   // Answers the endpoints that hold `level` but not the level below it (`deeper` holders).
   auto answer_step = [&](size_t level, uint32_t deeper) {
     uint32_t left = count(level) - deeper;
-    for (uint32_t node = blocks_.at(scratch.slot[level]).head; node != kNil && left > 0;
-         node = nodes_[node].holder_next) {
-      const uint32_t endpoint = nodes_[node].endpoint;
-      if (scratch.stamp[endpoint] == generation) continue;
+    auto answer = [&](uint32_t endpoint) {
+      if (scratch.stamp[endpoint] == generation) return;
       scratch.stamp[endpoint] = generation;
       out->emplace_back(endpoint, static_cast<uint32_t>(level + 1));
       --left;
+    };
+    const BlockSlot& slot = blocks_.at(scratch.slot[level]);
+    if (slot.count == 1) {
+      answer(nodes_[slot.holders].endpoint);
+      return;
+    }
+    for (const Holder& holder : lists_[slot.holders]) {
+      answer(holder.endpoint);
+      if (left == 0) break;
     }
   };
   answer_step(last, 0);
@@ -161,13 +225,7 @@ void PrefixIndex::lru_push_front(EndpointState& state, uint32_t node) {
 void PrefixIndex::evict(EndpointState& state, uint32_t node) {
   Node& n = nodes_[node];
   pairs_.erase(find_pair(n.hash, n.endpoint));
-  const uint64_t hash = n.hash;
-  const size_t slot_index =
-      blocks_.find(BlockSlot{hash}.key_hash(), [&](const BlockSlot& s) { return s.hash == hash; });
-  BlockSlot& slot = blocks_.at(slot_index);
-  (n.holder_prev == kNil ? slot.head : nodes_[n.holder_prev].holder_next) = n.holder_next;
-  if (n.holder_next != kNil) nodes_[n.holder_next].holder_prev = n.holder_prev;
-  if (--slot.count == 0) blocks_.erase(slot_index);
+  remove_holder(n);
   lru_unlink(state, node);
   --state.size;
   n.lru_next = free_head_;
@@ -195,20 +253,8 @@ void PrefixIndex::touch(uint32_t endpoint, EndpointState& state, uint64_t hash) 
   Node& n = nodes_[node];
   n.hash = hash;
   n.endpoint = endpoint;
-  n.holder_prev = kNil;
   pairs_.insert(PairSlot{node, static_cast<uint32_t>(pair_mix(hash, endpoint) >> 32)});
-
-  size_t slot_index =
-      blocks_.find(BlockSlot{hash}.key_hash(), [&](const BlockSlot& s) { return s.hash == hash; });
-  if (slot_index == ProbeTable<BlockSlot>::kNotFound) {
-    slot_index = blocks_.insert(BlockSlot{hash, kNil, 0});
-  }
-  BlockSlot& slot = blocks_.at(slot_index);
-  n.holder_next = slot.head;
-  if (slot.head != kNil) nodes_[slot.head].holder_prev = node;
-  slot.head = node;
-  ++slot.count;
-
+  add_holder(endpoint, node);
   lru_push_front(state, node);
   ++state.size;
 }
@@ -245,7 +291,8 @@ size_t PrefixIndex::memory_bytes() const {
   std::lock_guard lock(mutex_);
   return sizeof(*this) + nodes_.capacity() * sizeof(Node) +
          endpoints_.capacity() * sizeof(EndpointState) + blocks_.memory_bytes() +
-         pairs_.memory_bytes();
+         pairs_.memory_bytes() + lists_.capacity() * sizeof(std::vector<Holder>) +
+         free_lists_.capacity() * sizeof(uint32_t) + holder_bytes_;
 }
 
 }  // namespace kgai::gateway

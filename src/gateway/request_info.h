@@ -50,7 +50,7 @@ struct RequestInfo {
 //   token-id arrays; for the arrays prefix_text is their raw JSON text.
 //
 // This overload copies the body into a thread-local buffer with simdjson's padding (about
-// 5 µs per 200 KB; see bench/gateway_prefix_bench.cpp); prefix_text still points into `body`.
+// 6 µs per 200 KB; see bench/gateway_prefix_bench.cpp); prefix_text still points into `body`.
 Result<RequestInfo> parse_request_body(std::string_view body, ApiKind api);
 
 // The same without the copy: pads `body` in place (its size and content are unchanged; only

@@ -12,17 +12,15 @@
 namespace kgai::gateway {
 
 // Parses `prometheus_text` strictly (prom::parse_text) and maps `engine`'s metric names onto
-// EngineMetrics:
-//
-//   signal      vLLM                                SGLang               trtllm-serve
-//   waiting     vllm:num_requests_waiting           sglang:num_queue_reqs
-//   trtllm_num_requests_waiting running     vllm:num_requests_running sglang:num_running_reqs
-//   trtllm_num_requests_running kv_usage    vllm:kv_cache_usage_perc, else      sglang:token_usage
-//   trtllm_kv_cache_utilization
-//               vllm:gpu_cache_usage_perc (pre-0.10)
-//   block_size  vllm:cache_config_info{block_size}  ..{page_size} trtllm_kv_cache_tokens_per_block
-//   num_blocks  vllm:cache_config_info{num_gpu_blocks} ..{num_pages}     trtllm_kv_cache_max_blocks
-//
+// EngineMetrics (waiting, running, kv_usage, block_size, num_blocks):
+//   vLLM:   vllm:num_requests_waiting, vllm:num_requests_running, vllm:kv_cache_usage_perc
+//           (else the older vllm:gpu_cache_usage_perc), vllm:cache_config_info labels
+//           block_size and num_gpu_blocks; LoRA from vllm:lora_requests_info.
+//   SGLang: sglang:num_queue_reqs, sglang:num_running_reqs, sglang:token_usage,
+//           sglang:cache_config_info labels page_size and num_pages.
+//   trtllm-serve: trtllm_num_requests_waiting, trtllm_num_requests_running,
+//           trtllm_kv_cache_utilization, trtllm_kv_cache_tokens_per_block,
+//           trtllm_kv_cache_max_blocks.
 // Triton's TensorRT-LLM backend uses label selectors: nv_trt_llm_request_metrics with
 // request_type "waiting" / "scheduled", nv_trt_llm_kv_cache_block_metrics with
 // kv_cache_block_type "fraction" / "tokens_per" / "max".

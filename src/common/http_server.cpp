@@ -267,6 +267,13 @@ class Exchange final : public ResponseStream {
     connection_->finish();
   }
 
+  void abort() override {
+    if (state_ == State::kDone || state_ == State::kClosed) return;
+    state_ = State::kClosed;
+    on_close_ = nullptr;
+    connection_->close();
+  }
+
   bool is_open() const override { return state_ != State::kClosed && !connection_->closed(); }
 
   void on_close(std::function<void()> callback) override {

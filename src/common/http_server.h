@@ -51,6 +51,10 @@ class ResponseStream {
   virtual bool write(std::string_view data) = 0;
   // Ends the chunked body; the connection then reads its next request.
   virtual void finish() = 0;
+  // Drops the connection without ending the response, so the peer sees a truncated body
+  // rather than a complete one (a proxy whose upstream broke mid-stream). on_close callbacks
+  // are not called.
+  virtual void abort() = 0;
 
   // False once the connection failed or closed.
   virtual bool is_open() const = 0;

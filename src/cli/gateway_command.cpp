@@ -1,0 +1,247 @@
+// `kgai gateway`: the AI-aware endpoint picker and proxy in front of a pool of
+// OpenAI-compatible model servers (vLLM, SGLang, TRT-LLM, Triton).
+#include <pthread.h>
+
+#include <charconv>
+#include <csignal>
+#include <memory>
+#include <thread>
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+#include "common/file_limit.h"
+#include "common/http_server.h"
+#include "common/log.h"
+#include "gateway/config.h"
+#include "gateway/datastore.h"
+#include "gateway/endpoints_file.h"
+#include "gateway/endpoints_file_watcher.h"
+#include "gateway/gateway_metrics.h"
+#include "gateway/proxy.h"
+
+namespace kgai::cli {
+
+namespace {
+
+struct GatewayFlags {
+  std::string listen = "0.0.0.0:8080";
+  std::string endpoints;
+  std::string endpoints_file;
+  std::string config_file;
+  std::string metrics_listen;
+  int scrape_interval_ms = 50;
+  double stale_after = 0;  // 0: the config's metricsStalenessThreshold
+  int max_attempts = 3;
+  int64_t max_body_bytes = 32 << 20;
+  double request_timeout = 0;
+};
+
+struct Address {
+  std::string host;
+  uint16_t port = 0;
+};
+
+// ADDRESS:PORT to listen on; port 0 picks a free one (tests), ":PORT" means every address.
+Result<Address> parse_listen(const std::string& text, const char* flag) {
+  const size_t colon = text.rfind(':');
+  Address a;
+  unsigned port = 0;
+  if (colon != std::string::npos) {
+    a.host = text.substr(0, colon);
+    const char* begin = text.data() + colon + 1;
+    const char* end = text.data() + text.size();
+    auto [stop, ec] = std::from_chars(begin, end, port);
+    if (begin == end || ec != std::errc{} || stop != end || port > 65535) {
+      return fail("{} '{}': expected ADDRESS:PORT, e.g. 0.0.0.0:8080", flag, text);
+    }
+  } else {
+    return fail("{} '{}': expected ADDRESS:PORT, e.g. 0.0.0.0:8080", flag, text);
+  }
+  if (a.host.size() >= 2 && a.host.front() == '[' && a.host.back() == ']') {
+    a.host = a.host.substr(1, a.host.size() - 2);
+  }
+  if (a.host.empty()) a.host = "0.0.0.0";
+  a.port = static_cast<uint16_t>(port);
+  return a;
+}
+
+// The gateway's metrics as the proxy reports its work.
+class MetricsEvents final : public gateway::ProxyEvents {
+ public:
+  explicit MetricsEvents(gateway::GatewayMetrics& metrics) : metrics_(metrics) {}
+  void request_done(std::string_view model, std::string_view objective, int code, double seconds,
+                    std::optional<double> ttft, int64_t input_tokens,
+                    int64_t output_tokens) override {
+    metrics_.request_done(model, objective, code, seconds, ttft, input_tokens, output_tokens);
+  }
+  void decision(std::string_view endpoint, double seconds) override {
+    metrics_.decision(endpoint, seconds);
+  }
+  void retry(std::string_view endpoint) override { metrics_.retry(endpoint); }
+  void shed(std::string_view model) override { metrics_.shed(model); }
+
+ private:
+  gateway::GatewayMetrics& metrics_;
+};
+
+int run_gateway(const GatewayFlags& f) {
+  auto listen = parse_listen(f.listen, "--listen");
+  if (!listen) {
+    log::error("{}", listen.error().message);
+    return 2;
+  }
+  std::optional<Address> metrics_listen;
+  if (!f.metrics_listen.empty()) {
+    auto m = parse_listen(f.metrics_listen, "--metrics-listen");
+    if (!m) {
+      log::error("{}", m.error().message);
+      return 2;
+    }
+    metrics_listen = *m;
+  }
+  if (f.endpoints.empty() == f.endpoints_file.empty()) {
+    log::error("give --endpoints HOST:PORT,... or --endpoints-file FILE (one of them)");
+    return 2;
+  }
+  if (f.scrape_interval_ms < 1 || f.max_attempts < 1 || f.max_body_bytes < 1) {
+    log::error("--scrape-interval-ms, --max-attempts and --max-body-bytes must be positive");
+    return 2;
+  }
+  auto config = f.config_file.empty()
+                    ? Result<gateway::GatewayConfig>(gateway::default_gateway_config())
+                    : gateway::load_gateway_config(f.config_file);
+  if (!config) {
+    log::error("{}", config.error().message);
+    return 2;
+  }
+  if (f.stale_after > 0) config->saturation.metrics_staleness_threshold = f.stale_after;
+
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+  raise_open_file_limit();
+
+  gateway::DatastoreOptions store_options;
+  store_options.scrape_interval = std::chrono::milliseconds(f.scrape_interval_ms);
+  store_options.stale_after = std::chrono::milliseconds(
+      static_cast<int64_t>(config->saturation.metrics_staleness_threshold * 1000));
+  gateway::Datastore datastore(store_options);
+  std::unique_ptr<gateway::EndpointsFileWatcher> watcher;
+  if (!f.endpoints.empty()) {
+    auto list = gateway::parse_endpoint_list(f.endpoints);
+    if (!list) {
+      log::error("--endpoints: {}", list.error().message);
+      return 2;
+    }
+    datastore.set_endpoints(std::move(*list));
+  } else {
+    watcher = std::make_unique<gateway::EndpointsFileWatcher>(f.endpoints_file, datastore);
+    if (auto loaded = watcher->reload(); !loaded) {
+      log::error("{}", loaded.error().message);
+      return 2;
+    }
+  }
+  datastore.start();
+  if (watcher) watcher->start();
+  datastore.wait_first_round(std::chrono::seconds(2));
+
+  gateway::GatewayMetrics metrics;
+  MetricsEvents events(metrics);
+  EventLoop loop;
+  gateway::ProxyOptions options;
+  options.address = listen->host;
+  options.port = listen->port;
+  options.max_attempts = f.max_attempts;
+  options.max_body_bytes = static_cast<size_t>(f.max_body_bytes);
+  options.request_timeout = f.request_timeout;
+  const std::string profile = config->describe();
+  gateway::Proxy proxy(loop, options, std::move(*config), datastore, &events);
+  auto port = proxy.start();
+  if (!port) {
+    log::error("--listen {}: {}", f.listen, port.error().message);
+    return 2;
+  }
+  std::unique_ptr<http::Server> metrics_server;
+  if (metrics_listen) {
+    http::ServerOptions mo;
+    mo.address = metrics_listen->host;
+    mo.port = metrics_listen->port;
+    metrics_server = std::make_unique<http::Server>(
+        loop, mo, [&](http::Request&& request, std::shared_ptr<http::ResponseStream> stream) {
+          http::Response r;
+          if (request.path() != "/metrics") {
+            r.status = 404;
+            r.body = "only /metrics here\n";
+          } else {
+            r.headers.push_back({"Content-Type", "text/plain; version=0.0.4"});
+            r.body = metrics.render(*datastore.snapshot(), proxy.saturation(), proxy.flow_stats());
+          }
+          stream->respond(std::move(r));
+        });
+    auto mport = metrics_server->listen();
+    if (!mport) {
+      log::error("--metrics-listen {}: {}", f.metrics_listen, mport.error().message);
+      return 2;
+    }
+    fmt::print("kgai gateway: metrics on http://{}:{}/metrics\n", metrics_listen->host, *mport);
+  }
+  fmt::print("kgai gateway: serving on http://{}:{}\n", listen->host, *port);
+  std::fflush(stdout);
+  log::info("profile: {}; {} endpoints", profile, datastore.snapshot()->endpoints.size());
+
+  std::thread loop_thread([&loop] { loop.run(); });
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  log::info("signal {}: stopping", signal_number);
+  loop.post([&] {
+    proxy.stop();
+    if (metrics_server) metrics_server->stop();
+    loop.stop();
+  });
+  loop_thread.join();
+  if (watcher) watcher->stop();
+  datastore.stop();
+  return 0;
+}
+
+}  // namespace
+
+void add_gateway_command(CLI::App& app, int& exit_code) {
+  auto* gw = app.add_subcommand(
+      "gateway",
+      "AI-aware endpoint picker and proxy for OpenAI-compatible model servers: routes each "
+      "request by queue, KV-cache use, prefix-cache affinity and LoRA affinity, sheds and "
+      "queues by priority, streams responses through.");
+  auto f = std::make_shared<GatewayFlags>();
+  gw->add_option("--listen", f->listen, "ADDRESS:PORT to serve the OpenAI API on")
+      ->capture_default_str();
+  gw->add_option("--endpoints", f->endpoints, "Model servers: HOST:PORT,HOST:PORT,... (vLLM)");
+  gw->add_option("--endpoints-file", f->endpoints_file,
+                 "YAML list of endpoints (address, engine, labels); re-read when it changes");
+  gw->add_option("--config", f->config_file,
+                 "EndpointPickerConfig YAML (plugins, schedulingProfiles, saturationDetector, "
+                 "flowControl, objectives, modelRewrites); default: queue x2, kv-cache x2, "
+                 "prefix x3, max-score-picker");
+  gw->add_option("--metrics-listen", f->metrics_listen,
+                 "ADDRESS:PORT for the gateway's own Prometheus /metrics");
+  gw->add_option("--scrape-interval-ms", f->scrape_interval_ms,
+                 "How often each endpoint's /metrics is read")
+      ->capture_default_str();
+  gw->add_option("--stale-after", f->stale_after,
+                 "Seconds after which an endpoint's metrics count as stale (default: the "
+                 "config's metricsStalenessThreshold, 2 s)");
+  gw->add_option("--max-attempts", f->max_attempts,
+                 "Endpoints tried for one request when connecting fails")
+      ->capture_default_str();
+  gw->add_option("--max-body-bytes", f->max_body_bytes, "Largest request body (413 beyond)")
+      ->capture_default_str();
+  gw->add_option("--request-timeout", f->request_timeout, "Seconds for a whole request (0: none)");
+  gw->callback([&exit_code, f] { exit_code = run_gateway(*f); });
+}
+
+}  // namespace kgai::cli

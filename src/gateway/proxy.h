@@ -1,0 +1,83 @@
+// The standalone data plane of `kgai gateway`: an OpenAI-compatible reverse proxy in front of
+// a pool of model servers. For each POST /v1/completions or /v1/chat/completions it reads the
+// body once (gateway/request_info.h), applies model rewrites, sheds or queues by priority
+// (saturation, flow control), asks the scheduler for a ranked list of endpoints, forwards to
+// the best over a keep-alive pool, and streams the response back chunk by chunk as it comes.
+// A connection refused or closed before any response byte moves the request to the next
+// endpoint of the ranking (at most max_attempts endpoints in all); a client that goes away
+// cancels the upstream request.
+//
+// Errors are OpenAI-shaped JSON ({"error": {"message", "type", "param", "code"}}): 400 bad
+// body, 404 unknown model or path, 429 shed or queues full, 503 no ready endpoint or queue TTL
+// expired, 502 upstream broke before answering, 504 upstream too slow to answer.
+//
+// Single-threaded: everything runs on the EventLoop given (one core serves tens of thousands
+// of requests per second; the picker's state is shared and thread-safe for more loops later).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/event_loop.h"
+#include "common/result.h"
+#include "gateway/config.h"
+#include "gateway/datastore.h"
+#include "gateway/flow_control.h"
+
+namespace kgai::gateway {
+
+struct ProxyOptions {
+  std::string address = "0.0.0.0";
+  uint16_t port = 8080;
+  size_t max_body_bytes = 32u << 20;  // 413 beyond
+  int max_attempts = 3;               // endpoints tried for one request
+  std::chrono::milliseconds connect_timeout{2'000};
+  std::chrono::milliseconds header_timeout{300'000};  // request sent -> response headers
+  std::chrono::milliseconds idle_timeout{300'000};    // longest gap inside a response
+  double request_timeout = 0;                         // seconds for a whole request; 0 = none
+  std::chrono::milliseconds models_refresh{5'000};    // how often /v1/models is re-read
+};
+
+// What the proxy reports as it works (the gateway's /metrics implements it).
+class ProxyEvents {
+ public:
+  virtual ~ProxyEvents() = default;
+  // code: the status sent to the client; 499 when the client went away first.
+  virtual void request_done(std::string_view model, std::string_view objective, int code,
+                            double seconds, std::optional<double> ttft, int64_t input_tokens,
+                            int64_t output_tokens) = 0;
+  virtual void decision(std::string_view endpoint, double seconds) = 0;
+  virtual void retry(std::string_view endpoint) = 0;
+  virtual void shed(std::string_view model) = 0;
+};
+
+class Proxy {
+ public:
+  // `datastore` and `events` (may be null) must outlive the proxy.
+  Proxy(EventLoop& loop, ProxyOptions options, GatewayConfig config, Datastore& datastore,
+        ProxyEvents* events);
+  ~Proxy();
+  Proxy(const Proxy&) = delete;
+  Proxy& operator=(const Proxy&) = delete;
+
+  // Binds and starts serving (and the flow-control and model-list timers). Returns the port.
+  // Must run on the loop's thread (or before the loop runs).
+  Result<uint16_t> start();
+  // Stops accepting, drops connections and in-flight upstream requests. Loop thread.
+  void stop();
+
+  // Flow-control queue state and the pool's saturation, for /metrics. Thread-safe.
+  FlowController::Stats flow_stats() const;
+  double saturation() const;
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace kgai::gateway

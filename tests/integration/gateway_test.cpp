@@ -1,0 +1,233 @@
+// `kgai gateway` in front of real `kgai sim` replicas on loopback: streaming through, errors,
+// retries past a dead endpoint, prefix affinity, shedding, client disconnects, /metrics.
+#include <chrono>
+#include <map>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "common/http_client.h"
+#include "integration/process.h"
+
+namespace kgai {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+class GatewayE2E : public ::testing::Test {
+ protected:
+  // Starts `replicas` simulated servers and a gateway in front of them (plus `extra` endpoints).
+  void start(int replicas, std::vector<std::string> sim_args = {},
+             std::vector<std::string> gateway_args = {}, std::string extra = "") {
+    std::vector<std::string> args = {"sim",
+                                     "--host",
+                                     "127.0.0.1",
+                                     "--port",
+                                     "0",
+                                     "--replicas",
+                                     std::to_string(replicas),
+                                     "--time-scale",
+                                     "10",
+                                     "--seed",
+                                     "1"};
+    args.insert(args.end(), sim_args.begin(), sim_args.end());
+    sim_ = std::make_unique<testing::KgaiProcess>(args);
+    sim_ports_ = sim_->wait_for_ports(static_cast<size_t>(replicas));
+    ASSERT_EQ(sim_ports_.size(), static_cast<size_t>(replicas)) << sim_->output();
+    std::string endpoints = extra;
+    for (uint16_t p : sim_ports_) {
+      endpoints += fmt::format("{}127.0.0.1:{}", endpoints.empty() ? "" : ",", p);
+    }
+    std::vector<std::string> g = {
+        "gateway",     "--listen",    "127.0.0.1:0", "--metrics-listen",
+        "127.0.0.1:0", "--endpoints", endpoints,     "--scrape-interval-ms",
+        "20"};
+    g.insert(g.end(), gateway_args.begin(), gateway_args.end());
+    gateway_ = std::make_unique<testing::KgaiProcess>(g);
+    auto ports = gateway_->wait_for_ports(2);
+    ASSERT_EQ(ports.size(), 2u) << gateway_->output();
+    metrics_port_ = ports[0];
+    port_ = ports[1];
+    client_ = std::make_unique<http::Client>("127.0.0.1", port_);
+    // Wait until the gateway knows the served model (its /v1/models).
+    for (int i = 0; i < 100; ++i) {
+      auto r = client_->send({"GET", "/v1/models", {}, ""});
+      if (r && r->status == 200 && json::parse(r->body)["data"].size() > 0) return;
+      std::this_thread::sleep_for(50ms);
+    }
+    FAIL() << "the gateway never listed a model\n" << gateway_->output();
+  }
+
+  Result<http::Response> post(const std::string& path, const json& body,
+                              std::vector<http::Header> headers = {}) {
+    http::Request r{"POST", path, std::move(headers), body.dump()};
+    r.headers.push_back({"Content-Type", "application/json"});
+    return client_->send(r);
+  }
+
+  static json completion(const std::string& prompt, int max_tokens = 4, bool stream = false) {
+    return {{"model", "meta-llama/Llama-3.1-8B-Instruct"},
+            {"prompt", prompt},
+            {"max_tokens", max_tokens},
+            {"stream", stream}};
+  }
+
+  std::unique_ptr<testing::KgaiProcess> sim_, gateway_;
+  std::vector<uint16_t> sim_ports_;
+  uint16_t port_ = 0, metrics_port_ = 0;
+  std::unique_ptr<http::Client> client_;
+};
+
+TEST_F(GatewayE2E, StreamsChatThroughAndReportsTheEndpoint) {
+  start(2);
+  http::Request request{"POST",
+                        "/v1/chat/completions",
+                        {{"Content-Type", "application/json"}},
+                        json{{"model", "meta-llama/Llama-3.1-8B-Instruct"},
+                             {"messages", {{{"role", "user"}, {"content", "Hello there"}}}},
+                             {"max_tokens", 8},
+                             {"stream", true},
+                             {"stream_options", {{"include_usage", true}}}}
+                            .dump()};
+  std::string body;
+  int pieces = 0;
+  auto r = client_->send_streaming(request, [&](std::string_view piece) {
+    body.append(piece);
+    ++pieces;
+    return true;
+  });
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, 200);
+  EXPECT_NE(r->header("content-type").find("text/event-stream"), std::string::npos);
+  const std::string served(r->header("x-gateway-destination-endpoint-served"));
+  EXPECT_TRUE(served == fmt::format("127.0.0.1:{}", sim_ports_[0]) ||
+              served == fmt::format("127.0.0.1:{}", sim_ports_[1]))
+      << served;
+  EXPECT_GT(pieces, 1);  // streamed, not buffered into one piece
+  EXPECT_NE(body.find("\"usage\""), std::string::npos);
+  EXPECT_NE(body.find("data: [DONE]"), std::string::npos);
+
+  // Non-streamed completion, and the decision trace on request.
+  auto plain = post("/v1/completions", completion("Say hi"), {{"x-kgai-debug", "1"}});
+  ASSERT_TRUE(plain) << plain.error().message;
+  EXPECT_EQ(plain->status, 200) << plain->body;
+  EXPECT_EQ(json::parse(plain->body)["usage"]["completion_tokens"], 4);
+  EXPECT_NE(plain->header("x-kgai-decision").find("queue-scorer (x2)"), std::string::npos)
+      << plain->header("x-kgai-decision");
+
+  // The gateway's own metrics count them.
+  auto m = http::get(fmt::format("http://127.0.0.1:{}/metrics", metrics_port_));
+  ASSERT_TRUE(m) << m.error().message;
+  EXPECT_NE(m->body.find("kgai_gateway_requests_total"), std::string::npos) << m->body;
+  EXPECT_NE(m->body.find("kgai_gateway_pool_saturation"), std::string::npos);
+}
+
+TEST_F(GatewayE2E, ClearErrorsInOpenAiShape) {
+  start(1, {}, {"--max-body-bytes", "100000"});
+  struct Case {
+    std::string path;
+    std::string body;
+    int status;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {"/v1/completions", "{not json", 400, "not valid JSON"},
+      {"/v1/completions", R"({"prompt":"x"})", 400, "model"},
+      {"/v1/chat/completions", R"({"model":"m"})", 400, "messages"},
+      {"/v1/completions", R"({"model":"no-such-model","prompt":"x"})", 404, "no-such-model"},
+      {"/v1/nothing", "{}", 404, "no route"},
+  };
+  for (const auto& c : cases) {
+    auto r = client_->send({"POST", c.path, {{"Content-Type", "application/json"}}, c.body});
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->status, c.status) << c.body << " -> " << r->body;
+    auto j = json::parse(r->body, nullptr, false);
+    ASSERT_TRUE(j.is_object() && j.contains("error")) << r->body;
+    EXPECT_NE(j["error"]["message"].get<std::string>().find(c.message), std::string::npos)
+        << r->body;
+    EXPECT_EQ(j["error"]["code"], c.status);
+  }
+  auto big = post("/v1/completions", completion(std::string(200'000, 'a')));
+  ASSERT_TRUE(big) << big.error().message;
+  EXPECT_EQ(big->status, 413);
+}
+
+TEST_F(GatewayE2E, RetriesWhenAReplicaDiesBetweenScrapes) {
+  // A second simulator the gateway sees healthy at its first scrape and then never rescrapes
+  // (a minute apart, stale after five): once it is killed, requests picked for it are refused
+  // and must move on to the live replica.
+  testing::KgaiProcess doomed({"sim", "--host", "127.0.0.1", "--port", "0", "--seed", "2"});
+  auto doomed_ports = doomed.wait_for_ports(1);
+  ASSERT_EQ(doomed_ports.size(), 1u) << doomed.output();
+  start(1, {},
+        {"--config", KGAI_SOURCE_DIR "/tests/integration/data/round_robin.yaml",
+         "--scrape-interval-ms", "60000", "--stale-after", "300"},
+        fmt::format("127.0.0.1:{}", doomed_ports[0]));
+  doomed.stop();
+  for (int i = 0; i < 12; ++i) {
+    auto r = post("/v1/completions", completion("retry " + std::to_string(i)));
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(r->header("x-gateway-destination-endpoint-served"),
+              fmt::format("127.0.0.1:{}", sim_ports_[0]));
+  }
+  auto m = http::get(fmt::format("http://127.0.0.1:{}/metrics", metrics_port_));
+  ASSERT_TRUE(m);
+  EXPECT_NE(m->body.find(fmt::format("kgai_gateway_retries_total{{endpoint=\"127.0.0.1:{}\"}}",
+                                     doomed_ports[0])),
+            std::string::npos)
+      << m->body;
+}
+
+TEST_F(GatewayE2E, SharedPrefixGroupsStayOnOneReplica) {
+  start(4);
+  std::map<int, std::set<std::string>> served_by_group;
+  for (int round = 0; round < 5; ++round) {
+    for (int g = 0; g < 4; ++g) {
+      // A long system prompt per group, then a short question: the prefix scorer's case.
+      std::string prompt(1500, static_cast<char>('a' + g));
+      prompt += fmt::format(" question {} of group {}", round, g);
+      auto r = post("/v1/completions", completion(prompt, 2));
+      ASSERT_TRUE(r) << r.error().message;
+      ASSERT_EQ(r->status, 200) << r->body;
+      served_by_group[g].insert(std::string(r->header("x-gateway-destination-endpoint-served")));
+    }
+  }
+  for (const auto& [g, served] : served_by_group) {
+    EXPECT_EQ(served.size(), 1u) << "group " << g << " went to " << served.size() << " replicas";
+  }
+}
+
+TEST_F(GatewayE2E, ClientDisconnectCancelsTheUpstreamRequest) {
+  start(1, {"--time-scale", "0.5"});
+  {
+    http::Client impatient("127.0.0.1", port_);
+    http::Request request{"POST",
+                          "/v1/completions",
+                          {{"Content-Type", "application/json"}},
+                          completion("a long story", 2000, true).dump()};
+    int pieces = 0;
+    auto r = impatient.send_streaming(request, [&](std::string_view) { return ++pieces < 3; });
+    (void)r;  // stopped by us after a few pieces: the connection is dropped
+  }
+  // The simulator stops running it (vllm:num_requests_running back to 0).
+  const std::string metrics_url = fmt::format("http://127.0.0.1:{}/metrics", sim_ports_[0]);
+  bool idle = false;
+  for (int i = 0; i < 100 && !idle; ++i) {
+    auto m = http::get(metrics_url);
+    ASSERT_TRUE(m);
+    idle = m->body.find("vllm:num_requests_running{") != std::string::npos &&
+           m->body.find(
+               "num_requests_running{engine=\"0\",model_name=\"meta-llama/Llama-3.1-8B-Instruct\"} "
+               "0") != std::string::npos;
+    if (!idle) std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_TRUE(idle) << "the upstream request kept running after the client left";
+}
+
+}  // namespace
+}  // namespace kgai

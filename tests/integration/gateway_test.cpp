@@ -229,5 +229,86 @@ TEST_F(GatewayE2E, ClientDisconnectCancelsTheUpstreamRequest) {
   EXPECT_TRUE(idle) << "the upstream request kept running after the client left";
 }
 
+// Keeps the simulator busy: `n` long requests on their own connections, so it runs one and
+// queues the rest (started with --max-num-seqs 1), until the returned threads are joined.
+std::vector<std::thread> saturate(uint16_t port, int n) {
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i) {
+    threads.emplace_back([port, i] {
+      http::Client c("127.0.0.1", port);
+      json body = {{"model", "meta-llama/Llama-3.1-8B-Instruct"},
+                   {"prompt", "busy " + std::to_string(i)},
+                   {"max_tokens", 60},
+                   {"ignore_eos", true}};
+      (void)c.send(
+          {"POST", "/v1/completions", {{"Content-Type", "application/json"}}, body.dump()});
+    });
+  }
+  return threads;
+}
+
+// Polls the gateway's /metrics until the pool's saturation reaches 1.
+bool wait_saturated(uint16_t metrics_port) {
+  for (int i = 0; i < 200; ++i) {
+    auto m = http::get(fmt::format("http://127.0.0.1:{}/metrics", metrics_port));
+    if (m) {
+      auto at = m->body.find("\nkgai_gateway_pool_saturation ");
+      if (at != std::string::npos && std::stod(m->body.substr(at + 30)) >= 1.0) return true;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  return false;
+}
+
+TEST_F(GatewayE2E, ShedsSheddableRequestsWhenThePoolIsSaturated) {
+  start(1, {"--max-num-seqs", "1", "--time-scale", "1"},
+        {"--config", KGAI_SOURCE_DIR "/tests/integration/data/shedding.yaml"});
+  auto busy = saturate(sim_ports_[0], 4);
+  ASSERT_TRUE(wait_saturated(metrics_port_)) << gateway_->output();
+  auto batch =
+      post("/v1/completions", completion("later"), {{"x-gateway-inference-objective", "batch"}});
+  ASSERT_TRUE(batch) << batch.error().message;
+  EXPECT_EQ(batch->status, 429) << batch->body;
+  EXPECT_NE(batch->body.find("sheddable"), std::string::npos) << batch->body;
+  // Not sheddable: served, late but served (flow control is off).
+  auto chat =
+      post("/v1/completions", completion("now"), {{"x-gateway-inference-objective", "chat"}});
+  ASSERT_TRUE(chat) << chat.error().message;
+  EXPECT_EQ(chat->status, 200) << chat->body;
+  for (auto& t : busy) t.join();
+  auto m = http::get(fmt::format("http://127.0.0.1:{}/metrics", metrics_port_));
+  ASSERT_TRUE(m);
+  EXPECT_NE(m->body.find("kgai_gateway_shed_total"), std::string::npos);
+}
+
+TEST_F(GatewayE2E, FlowControlQueuesThenExpiresOrRejects) {
+  start(1, {"--max-num-seqs", "1", "--time-scale", "1"},
+        {"--config", KGAI_SOURCE_DIR "/tests/integration/data/flow_control.yaml"});
+  auto busy = saturate(sim_ports_[0], 4);
+  ASSERT_TRUE(wait_saturated(metrics_port_)) << gateway_->output();
+  // Waits in the queue while the pool stays saturated, then gives up after the 0.5 s TTL.
+  const auto start_time = std::chrono::steady_clock::now();
+  auto waited = post("/v1/completions", completion("patient"));
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
+  ASSERT_TRUE(waited) << waited.error().message;
+  EXPECT_EQ(waited->status, 503) << waited->body;
+  EXPECT_NE(waited->body.find("TTL"), std::string::npos) << waited->body;
+  EXPECT_GE(seconds, 0.45);
+  // A body larger than the queues' 2 KB cannot wait at all: 429 at once.
+  auto huge = post("/v1/completions", completion(std::string(4096, 'x')));
+  ASSERT_TRUE(huge) << huge.error().message;
+  EXPECT_EQ(huge->status, 429) << huge->body;
+  for (auto& t : busy) t.join();
+  // Capacity is back: requests go through the (empty) queue at once.
+  bool served = false;
+  for (int i = 0; i < 100 && !served; ++i) {
+    auto r = post("/v1/completions", completion("free again"));
+    served = r && r->status == 200;
+    if (!served) std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_TRUE(served);
+}
+
 }  // namespace
 }  // namespace kgai

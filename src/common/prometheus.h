@@ -120,4 +120,56 @@ struct ParseOptions {
 // max_labels_per_sample labels are errors.
 Result<Exposition> parse_text(std::string_view text, const ParseOptions& options = {});
 
+// The metric families a filtered parse keeps, by family name (as in "# TYPE name"). A
+// reader such as the gateway's scraper wants five gauges out of a page of hundreds of
+// histogram lines, and building samples it then throws away is most of a full parse's
+// cost. Each name also covers its counter spelling with or without "_total", as
+// Exposition::find does. Names are copied: a filter may outlive the strings it was built
+// from, so one can be built once and shared by every scrape.
+class FamilyFilter {
+ public:
+  explicit FamilyFilter(std::initializer_list<std::string_view> names);
+  explicit FamilyFilter(std::span<const std::string_view> names);
+
+  // Whether family `name` is kept: `name` less one trailing "_total" equals a kept name
+  // less one trailing "_total".
+  bool keeps_family(std::string_view name) const;
+  // Whether a sample line called `name` could be a line of a kept family: the family it
+  // joins is `name` itself, `name` less one of _bucket/_sum/_count/_total/_created, or for
+  // "stem_created" the counter "stem_total" (the rules of parse_text above).
+  bool keeps_sample(std::string_view name) const;
+
+ private:
+  bool keeps_base(std::string_view base) const;
+
+  std::vector<std::string> bases_;  // the kept names less a trailing "_total"
+};
+
+// Parses only the lines of the families `keep` names; the result holds exactly those
+// families (the ones whose name keeps_family accepts), each with the samples, type and
+// help a full parse gives them.
+//
+// Every line's metric name is read and checked (for a sample: up to '{', a blank or the
+// line end; for "# HELP"/"# TYPE": the token after the keyword), since that scan finds
+// where the name ends anyway. Lines keep accepts get the full strict parse, with the same
+// errors (line and column) as parse_text. Lines it rejects are skipped without label
+// parsing, number conversion or allocation, but a skipped sample line must still have a
+// sample's shape: an optional label set closed on the line (its last '}'), a value token
+// that starts with a digit or '.' after an optional sign or is Inf/NaN, an optional integer
+// timestamp, nothing after. That keeps an HTML error page or prose ("Not Found") an error
+// rather than an empty page.
+//
+// Also checked on the whole input, as by parse_text: max_bytes, NUL bytes and
+// max_line_bytes, so any garbage costs bounded time. Not checked on skipped lines: label
+// names, quotes and escapes, the label limit, the value's digits ("1e" passes), the type
+// after "# TYPE", HELP text, and the family rules (grouping, duplicate TYPE/HELP,
+// histogram "le") among skipped families. So a page that parse_text rejects only for such
+// a defect in a skipped line parses here. On a page parse_text accepts, the result equals
+// parse_text's families filtered by keeps_family, except on a page whose skipped family
+// collides with a kept family's sample names (a gauge "x_count" declared after a kept
+// histogram "x"): that is an error here, as the "x_count" samples look like the
+// histogram's, out of place.
+Result<Exposition> parse_text(std::string_view text, const FamilyFilter& keep,
+                              const ParseOptions& options = {});
+
 }  // namespace kgai::prom

@@ -190,7 +190,9 @@ struct RawLabel {
 
 class Parser {
  public:
-  Parser(std::string_view text, const ParseOptions& options) : text_(text), options_(options) {}
+  // With `keep`, lines of other families are skipped on their name alone.
+  Parser(std::string_view text, const ParseOptions& options, const FamilyFilter* keep = nullptr)
+      : text_(text), options_(options), keep_(keep) {}
 
   Result<Exposition> parse() {
     if (text_.size() > options_.max_bytes) {
@@ -219,6 +221,12 @@ class Parser {
     }
     Exposition exposition;
     exposition.families = std::move(families_);
+    if (keep_ != nullptr) {
+      // A kept line may have started a family of another name ("x_sum" without a histogram
+      // "x"); a full parse has that family too, and the filter drops it there as well.
+      std::erase_if(exposition.families,
+                    [&](const MetricFamily& family) { return !keep_->keeps_family(family.name); });
+    }
     return exposition;
   }
 
@@ -260,7 +268,93 @@ class Parser {
     cursor.skip_blanks();
     if (cursor.at_end()) return {};
     if (cursor.peek() == '#') return parse_comment(cursor);
-    return parse_sample(cursor);
+    if (keep_ != nullptr && repeats_skipped_name(cursor)) return skip_sample(cursor);
+    Result<std::string_view> name = take_sample_name(cursor);
+    if (!name) return std::unexpected(std::move(name.error()));
+    if (keep_ != nullptr && !keep_->keeps_sample(*name)) {
+      skipped_name_ = *name;
+      return skip_sample(cursor);
+    }
+    return parse_sample(*name, cursor);
+  }
+
+  // Whether the line starts with the name of the last skipped sample line, ended as a name
+  // ends; if so the cursor moves past it. A histogram's bucket lines repeat one name, and
+  // one compare is cheaper than checking each byte's class and asking the filter again.
+  bool repeats_skipped_name(Cursor& cursor) const {
+    std::string_view rest = cursor.line.substr(cursor.pos);
+    const std::size_t n = skipped_name_.size();
+    if (n == 0 || rest.size() < n || std::memcmp(rest.data(), skipped_name_.data(), n) != 0) {
+      return false;
+    }
+    if (rest.size() > n && rest[n] != '{' && !is_blank(rest[n])) return false;
+    cursor.pos += n;
+    return true;
+  }
+
+  // The rest of a skipped sample line must have a sample's shape: an optional label set
+  // closed on the line, a value that starts like a number (or is Inf/NaN), an optional
+  // integer timestamp, nothing more. Prose such as "Not Found" gets past a name check but
+  // not this; a label set is only delimited (its last '}'), not parsed, and the value is
+  // not converted, which is what keeps skipping cheap.
+  Result<void> skip_sample(Cursor& cursor) {
+    cursor.skip_blanks();
+    if (!cursor.at_end() && cursor.peek() == '{') {
+      const std::size_t close = cursor.line.rfind('}');
+      if (close == std::string_view::npos || close < cursor.pos) {
+        return error_at(cursor.column(), "label set is not closed on this line");
+      }
+      cursor.pos = close + 1;
+      cursor.skip_blanks();
+    }
+    std::size_t value_column = cursor.column();
+    std::string_view value = cursor.take_token();
+    if (value.empty()) return error_at(value_column, "missing value");
+    if (!looks_like_value(value)) {
+      return error_at(value_column, "invalid value '{}'", printable(value));
+    }
+    cursor.skip_blanks();
+    if (!cursor.at_end()) {
+      std::size_t timestamp_column = cursor.column();
+      std::string_view timestamp = cursor.take_token();
+      if (!parse_timestamp(timestamp)) {
+        return error_at(timestamp_column, "invalid timestamp '{}'", printable(timestamp));
+      }
+      cursor.skip_blanks();
+      if (!cursor.at_end()) return error_at(cursor.column(), "unexpected text after timestamp");
+    }
+    return skip_line();
+  }
+
+  // A digit or '.' after an optional sign, or one of the spelled-out values.
+  static bool looks_like_value(std::string_view text) {
+    std::string_view body = text;
+    if (body[0] == '+' || body[0] == '-') body.remove_prefix(1);
+    if (body.empty()) return false;
+    if ((body[0] >= '0' && body[0] <= '9') || body[0] == '.') return true;
+    return parse_value(text).has_value();  // letters: Inf, NaN; no number conversion
+  }
+
+  // The metric name that starts a sample line, which must end at '{', a blank or the line
+  // end. Checked on skipped lines too: it costs no more than finding where the name ends,
+  // and it is what tells an HTML error page or a binary body from metrics.
+  Result<std::string_view> take_sample_name(Cursor& cursor) const {
+    std::size_t name_column = cursor.column();
+    std::string_view name = cursor.take_metric_name();
+    if (name.empty()) return error_at(name_column, "invalid metric name");
+    if (!cursor.at_end() && !is_blank(cursor.peek()) && cursor.peek() != '{') {
+      return error_at(cursor.column(), "invalid character '{}' in metric name",
+                      printable(cursor.line.substr(cursor.pos, 1)));
+    }
+    return name;
+  }
+
+  // A skipped line belongs to some other family, which a full parse would make current;
+  // forgetting the current family keeps a kept family's later lines from joining it as if
+  // they were still grouped.
+  Result<void> skip_line() {
+    current_ = kNone;
+    return {};
   }
 
   // "# HELP name text", "# TYPE name type"; any other comment is ignored.
@@ -276,6 +370,7 @@ class Parser {
     if (name.empty() || (!cursor.at_end() && !is_blank(cursor.peek()))) {
       return error_at(name_column, "invalid metric name");
     }
+    if (keep_ != nullptr && !keep_->keeps_family(name)) return skip_line();
     cursor.skip_blanks();
     return help ? apply_help(name, cursor.line.substr(cursor.pos)) : parse_type(name, cursor);
   }
@@ -322,14 +417,8 @@ class Parser {
   }
 
   // name{label="value",...} value [timestamp]
-  Result<void> parse_sample(Cursor& cursor) {
-    std::size_t name_column = cursor.column();
-    std::string_view name = cursor.take_metric_name();
-    if (name.empty()) return error_at(name_column, "invalid metric name");
-    if (!cursor.at_end() && !is_blank(cursor.peek()) && cursor.peek() != '{') {
-      return error_at(cursor.column(), "invalid character '{}' in metric name",
-                      printable(cursor.line.substr(cursor.pos, 1)));
-    }
+  // The cursor is just past `name` (take_sample_name).
+  Result<void> parse_sample(std::string_view name, Cursor& cursor) {
     cursor.skip_blanks();
     labels_.clear();
     if (!cursor.at_end() && cursor.peek() == '{') {
@@ -527,12 +616,14 @@ class Parser {
 
   std::string_view text_;
   const ParseOptions& options_;
+  const FamilyFilter* keep_;  // null: keep every line
   std::size_t line_number_ = 0;
   std::vector<MetricFamily> families_;
   std::vector<FamilyState> states_;
   std::unordered_map<std::string_view, std::size_t> index_;
   std::size_t current_ = kNone;
-  std::vector<RawLabel> labels_;  // the current sample's, reused across lines
+  std::vector<RawLabel> labels_;   // the current sample's, reused across lines
+  std::string_view skipped_name_;  // the last skipped sample name, viewing text_
   std::string scratch_;
 };
 
@@ -619,6 +710,11 @@ const Sample* Exposition::find_sample(std::string_view sample_name,
 
 Result<Exposition> parse_text(std::string_view text, const ParseOptions& options) {
   return Parser(text, options).parse();
+}
+
+Result<Exposition> parse_text(std::string_view text, const FamilyFilter& keep,
+                              const ParseOptions& options) {
+  return Parser(text, options, &keep).parse();
 }
 
 }  // namespace kgai::prom

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <limits>
 #include <optional>
+#include <string_view>
+#include <vector>
 
 #include "common/prometheus.h"
 
@@ -65,6 +67,39 @@ const EngineNames& names_for(EngineType engine) {
       .block_size = {"nv_trt_llm_kv_cache_block_metrics", "kv_cache_block_type", "tokens_per"},
       .num_blocks = {"nv_trt_llm_kv_cache_block_metrics", "kv_cache_block_type", "max"},
   };
+  switch (engine) {
+    case EngineType::kSglang:
+      return kSglang;
+    case EngineType::kTrtllm:
+      return kTrtllm;
+    case EngineType::kTriton:
+      return kTriton;
+    case EngineType::kVllm:
+      break;
+  }
+  return kVllm;
+}
+
+constexpr std::string_view kVllmLoraInfo = "vllm:lora_requests_info";
+
+// The families read_engine_metrics reads for `engine`, so the scrape parses only their
+// lines (a vLLM page is mostly histograms no signal comes from).
+const prom::FamilyFilter& families_for(EngineType engine) {
+  auto build = [](EngineType type) {
+    const EngineNames& names = names_for(type);
+    std::vector<std::string_view> wanted;
+    for (const Selector* selector :
+         {&names.waiting, &names.running, &names.kv_usage, &names.kv_usage_old, &names.cache_info,
+          &names.block_size, &names.num_blocks}) {
+      if (!selector->name.empty()) wanted.push_back(selector->name);
+    }
+    if (type == EngineType::kVllm) wanted.push_back(kVllmLoraInfo);
+    return prom::FamilyFilter(wanted);
+  };
+  static const prom::FamilyFilter kVllm = build(EngineType::kVllm);
+  static const prom::FamilyFilter kSglang = build(EngineType::kSglang);
+  static const prom::FamilyFilter kTrtllm = build(EngineType::kTrtllm);
+  static const prom::FamilyFilter kTriton = build(EngineType::kTriton);
   switch (engine) {
     case EngineType::kSglang:
       return kSglang;
@@ -176,7 +211,7 @@ std::vector<std::string> split_names(std::string_view joined) {
 
 void read_vllm_loras(const prom::Exposition& exposition, EngineMetrics& out) {
   const prom::Sample* newest = nullptr;
-  for_each_sample(exposition, {"vllm:lora_requests_info"}, [&](const prom::Sample& sample) {
+  for_each_sample(exposition, {kVllmLoraInfo}, [&](const prom::Sample& sample) {
     if (std::isnan(sample.value)) return;
     if (newest == nullptr || sample.value > newest->value) newest = &sample;
   });
@@ -196,7 +231,7 @@ void read_vllm_loras(const prom::Exposition& exposition, EngineMetrics& out) {
 }  // namespace
 
 Result<EngineMetrics> read_engine_metrics(std::string_view prometheus_text, EngineType engine) {
-  auto exposition = prom::parse_text(prometheus_text);
+  auto exposition = prom::parse_text(prometheus_text, families_for(engine));
   if (!exposition) return fail(std::move(exposition.error()));
 
   const EngineNames& names = names_for(engine);

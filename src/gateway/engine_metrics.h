@@ -11,7 +11,9 @@
 
 namespace kgai::gateway {
 
-// Parses `prometheus_text` strictly (prom::parse_text) and maps `engine`'s metric names onto
+// Parses the lines of the families below out of `prometheus_text` strictly
+// (prom::parse_text with a FamilyFilter: other families' lines are skipped on their name,
+// which makes a vLLM page several times cheaper) and maps `engine`'s metric names onto
 // EngineMetrics (waiting, running, kv_usage, block_size, num_blocks):
 //   vLLM:   vllm:num_requests_waiting, vllm:num_requests_running, vllm:kv_cache_usage_perc
 //           (else the older vllm:gpu_cache_usage_perc), vllm:cache_config_info labels
@@ -39,7 +41,8 @@ namespace kgai::gateway {
 // a server that just started may not have cache_config_info yet. Likewise a non-finite
 // sample (NaN from an unset gauge) or an info label that is not an integer (vLLM writes
 // num_gpu_blocks="None" before its memory profile ran) reads as absent. KV use is clamped
-// to [0, 1]. Malformed text is an error from the parser, naming line and column.
+// to [0, 1]. A malformed line of a family read here is an error from the parser, naming
+// line and column; malformed lines of other families are not looked at (see parse_text).
 Result<EngineMetrics> read_engine_metrics(std::string_view prometheus_text, EngineType engine);
 
 }  // namespace kgai::gateway

@@ -4,8 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include "common/prometheus.h"
 #include "sim/engine.h"
 #include "sim/vllm_metrics.h"
+#include "unit/common/prometheus_compare.h"
 #include "unit/sim/test_model.h"
 
 namespace kgai::gateway {
@@ -185,6 +187,22 @@ TEST(EngineMetrics, MalformedTextIsAnErrorWithTheLine) {
   EXPECT_FALSE(html);
 }
 
+// Only the families read here are parsed: a broken line elsewhere (here inside a histogram's
+// labels) is passed over, while one in a family read here is still an error with its line.
+TEST(EngineMetrics, OnlyTheFamiliesReadAreParsedStrictly) {
+  std::string page(kVllmPage);
+  page.replace(page.find("le=\"0.1\""), 8, "le=0.1\\q");
+  auto skipped = read_engine_metrics(page, EngineType::kVllm);
+  ASSERT_TRUE(skipped) << skipped.error().message;
+  EXPECT_EQ(*skipped, read(kVllmPage, EngineType::kVllm));
+
+  std::string kept(kVllmPage);
+  kept.replace(kept.find("model_name=\"m\"} 1\n"), 14, "model_name=m} 1");
+  auto error = read_engine_metrics(kept, EngineType::kVllm);
+  ASSERT_FALSE(error);
+  EXPECT_EQ(error.error().message.rfind("line 6, column ", 0), 0u) << error.error().message;
+}
+
 TEST(EngineMetrics, TruncatedPages) {
   const std::string page(kVllmPage);
   // Cut inside a label set and inside a value-less sample: the parser says where.
@@ -256,6 +274,57 @@ TEST(EngineMetrics, ReadsKgaiSimPage) {
   for (int id : engine.running_loras()) running.push_back(name(id));
   EXPECT_EQ(m.running_loras, running);
   EXPECT_FALSE(m.running_loras.empty());
+}
+
+// The filtered parse the scraper makes gives exactly the full parse's samples for the
+// families it keeps, on a kgai sim page with every histogram filled by real traffic.
+TEST(EngineMetrics, FilteredParseOfKgaiSimPageMatchesTheFullParse) {
+  sim::EngineConfig config;
+  config.max_model_len = 2048;
+  config.num_gpu_blocks = 512;
+  config.max_loras = 2;
+  catalog::LatencyModel latency(sim::testing::tiny_model(), sim::testing::test_accelerator(), 1);
+  sim::Engine engine(config, latency);
+  sim::VllmMetrics metrics("test/tiny", 2048, sim::CacheConfigInfo{16, 512, true, 0.9, "auto"}, 2);
+  double now = 0;
+  for (int i = 0; i < 40; ++i) {
+    sim::NewRequest r;
+    r.id = static_cast<sim::RequestId>(i + 1);
+    r.prompt_tokens = 50 + 37 * i;
+    r.max_tokens = 10 + 3 * i;
+    r.lora = i % 3;
+    r.arrival = now;
+    ASSERT_TRUE(engine.add(std::move(r)));
+    const auto& out = engine.step(now);
+    now = out.end();
+    metrics.on_step(out);
+    for (const auto& f : out.finished) metrics.on_finished(f);
+  }
+  auto name = [](int id) { return "adapter-" + std::to_string(id); };
+  const std::string page = metrics.render(engine, name, 1.75e9);
+  auto full = prom::parse_text(page);
+  ASSERT_TRUE(full) << full.error().message;
+
+  const prom::FamilyFilter scraper{"vllm:num_requests_waiting", "vllm:num_requests_running",
+                                   "vllm:kv_cache_usage_perc",  "vllm:gpu_cache_usage_perc",
+                                   "vllm:cache_config_info",    "vllm:lora_requests_info"};
+  EXPECT_TRUE(prom::testing::filtered_matches_full(page, scraper));
+  int histograms = 0;
+  for (const prom::MetricFamily& family : full->families) {
+    EXPECT_TRUE(prom::testing::filtered_matches_full(page, prom::FamilyFilter{family.name}))
+        << family.name;
+    if (family.type == prom::MetricType::kHistogram && !family.samples.empty()) ++histograms;
+  }
+  EXPECT_GT(histograms, 3);
+  for (size_t n = 0; n <= page.size(); n += 13) {
+    const std::string prefix = page.substr(0, n);
+    auto cut_full = prom::parse_text(prefix);
+    auto cut_filtered = prom::parse_text(prefix, scraper);
+    if (!cut_full) continue;
+    ASSERT_TRUE(cut_filtered) << n << ": " << cut_filtered.error().message;
+    EXPECT_TRUE(prom::testing::same_exposition(*cut_filtered,
+                                               prom::testing::keep_families(*cut_full, scraper)));
+  }
 }
 
 }  // namespace

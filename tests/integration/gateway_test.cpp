@@ -2,6 +2,7 @@
 // retries past a dead endpoint, prefix affinity, shedding, client disconnects, /metrics.
 #include <chrono>
 #include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -308,6 +309,35 @@ TEST_F(GatewayE2E, FlowControlQueuesThenExpiresOrRejects) {
     if (!served) std::this_thread::sleep_for(50ms);
   }
   EXPECT_TRUE(served);
+}
+
+TEST_F(GatewayE2E, FlowControlReleasesHigherPriorityFirst) {
+  start(1, {"--max-num-seqs", "1", "--time-scale", "1"},
+        {"--config", KGAI_SOURCE_DIR "/tests/integration/data/flow_priority.yaml"});
+  auto busy = saturate(sim_ports_[0], 4);
+  ASSERT_TRUE(wait_saturated(metrics_port_)) << gateway_->output();
+  std::mutex mutex;
+  std::vector<std::string> finished;
+  auto send = [&](const std::string& objective) {
+    return std::thread([&, objective] {
+      http::Client c("127.0.0.1", port_);
+      http::Request r{
+          "POST",
+          "/v1/completions",
+          {{"Content-Type", "application/json"}, {"x-gateway-inference-objective", objective}},
+          completion(objective, 2).dump()};
+      auto answer = c.send(r);
+      std::lock_guard lock(mutex);
+      finished.push_back(answer && answer->status == 200 ? objective : objective + " failed");
+    });
+  };
+  std::thread low = send("low");
+  std::this_thread::sleep_for(150ms);  // queued first
+  std::thread high = send("high");
+  low.join();
+  high.join();
+  for (auto& t : busy) t.join();
+  EXPECT_EQ(finished, (std::vector<std::string>{"high", "low"}));
 }
 
 }  // namespace

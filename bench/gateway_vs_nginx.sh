@@ -41,6 +41,8 @@ rate=${RATE:-1000}
 repeats=${REPEATS:-3}
 seed=${SEED:-1}
 out=${OUT:-$(mktemp -d /tmp/kgai-gw-nginx.XXXXXX)}
+# nginx workers run as another user: they must be able to read the static pages in here.
+chmod 755 "$out"
 model=fixed
 
 if [[ ! -x $kgai ]]; then

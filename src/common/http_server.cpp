@@ -164,6 +164,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // The response side, called through the request's Exchange.
   void respond(Response response);
   void start(int status, const std::vector<Header>& headers);
+  void start_sized(int status, const std::vector<Header>& headers, uint64_t length);
   void write_chunk(std::string_view data);
   void finish();
   void exchange_gone(Exchange& exchange, bool unanswered, bool streaming);
@@ -218,6 +219,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool response_ending_ = false;  // the last bytes of the response are queued
   bool chunked_ = false;
   bool send_body_ = true;
+  std::optional<uint64_t> sized_left_;  // start_sized: body bytes still to come
 
   // Bytes queued while a write is in flight, the bytes of that write, and a large respond()
   // body written behind them. Their capacity is kept, so streaming allocates nothing per chunk.
@@ -253,6 +255,12 @@ class Exchange final : public ResponseStream {
     if (state_ != State::kNew) return;
     state_ = State::kStreaming;
     connection_->start(status, headers);
+  }
+
+  void start_sized(int status, std::vector<Header> headers, uint64_t length) override {
+    if (state_ != State::kNew) return;
+    state_ = State::kStreaming;
+    connection_->start_sized(status, headers, length);
   }
 
   bool write(std::string_view data) override {
@@ -535,6 +543,7 @@ void Connection::dispatch() {
   response_ending_ = false;
   chunked_ = false;
   send_body_ = true;
+  sized_left_.reset();
   auto exchange = std::make_shared<Exchange>(shared_from_this());
   current_ = exchange.get();
   try {
@@ -613,9 +622,36 @@ void Connection::start(int status, const std::vector<Header>& headers) {
   flush();
 }
 
+void Connection::start_sized(int status, const std::vector<Header>& headers, uint64_t length) {
+  if (closed()) return;
+  send_body_ = !head_request_ && status_has_body(status);
+  chunked_ = false;
+  append_head(status, headers);
+  if (!keep_alive_) {
+    pending_ += "Connection: close\r\n";
+  } else if (version_ < 11) {
+    pending_ += "Connection: keep-alive\r\n";
+  }
+  if (status_has_body(status)) {
+    fmt::format_to(std::back_inserter(pending_), "Content-Length: {}\r\n", length);
+  }
+  pending_ += "\r\n";
+  sized_left_ = send_body_ ? length : 0;
+  // No flush: the head leaves with the first body bytes (or at finish()).
+  if (*sized_left_ == 0) flush();
+}
+
 void Connection::write_chunk(std::string_view data) {
   // An empty chunk would read as the end of the body.
   if (closed() || !send_body_ || data.empty()) return;
+  if (sized_left_) {
+    if (data.size() > *sized_left_) {
+      // More than announced: the peer would read the excess as the next response.
+      data = data.substr(0, *sized_left_);
+      keep_alive_ = false;
+    }
+    *sized_left_ -= data.size();
+  }
   if (chunked_) {
     fmt::format_to(std::back_inserter(pending_), "{:x}\r\n", data.size());
     pending_ += data;
@@ -629,6 +665,8 @@ void Connection::write_chunk(std::string_view data) {
 void Connection::finish() {
   if (closed()) return;
   if (chunked_) pending_ += "0\r\n\r\n";
+  // Fewer bytes than announced: the peer waits for the rest, so the connection must end.
+  if (sized_left_ && *sized_left_ > 0) keep_alive_ = false;
   response_ending_ = true;
   flush();
 }

@@ -47,6 +47,11 @@ class ResponseStream {
 
   // Starts a chunked response (status + headers now, body in chunks).
   virtual void start(int status, std::vector<Header> headers) = 0;
+  // Starts a response whose body length is known (a proxy relaying a Content-Length body):
+  // no chunked framing, and the head waits to leave with the first body bytes, so a small
+  // response goes out in one system call. Writing fewer or more than `length` bytes before
+  // finish() closes the connection after the response (its framing would be wrong).
+  virtual void start_sized(int status, std::vector<Header> headers, uint64_t length) = 0;
   // Queues one chunk and starts writing it at once. Returns false once the peer is gone.
   virtual bool write(std::string_view data) = 0;
   // Ends the chunked body; the connection then reads its next request.

@@ -165,6 +165,41 @@ TEST(HttpServerTest, KeepAliveReusesTheConnection) {
   EXPECT_TRUE(wait_until([&] { return server.connections() == 0; }));
 }
 
+// start_sized relays a body of known length: Content-Length framing, keep-alive intact; a
+// handler that writes fewer or more bytes than announced gets its connection closed after the
+// response (the framing would otherwise be wrong for the next one).
+TEST(HttpServerTest, SizedStreamingResponses) {
+  TestServer server([](Request&& request, std::shared_ptr<ResponseStream> stream) {
+    const std::string path(request.path());
+    stream->start_sized(200, {{"Content-Type", "application/json"}}, 10);
+    if (path == "/exact") {
+      stream->write("01234");
+      stream->write("56789");
+    } else if (path == "/short") {
+      stream->write("0123");
+    } else {  // "/long"
+      stream->write("0123456789abc");
+    }
+    stream->finish();
+  });
+  Client client = server.client();
+  for (int i = 0; i < 3; ++i) {
+    auto r = client.send(make_request("GET", "/exact"));
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->body, "0123456789");
+    EXPECT_EQ(r->header("Content-Length"), "10");
+    EXPECT_EQ(r->header("Transfer-Encoding"), "");
+    EXPECT_EQ(server.connections(), 1u);  // kept alive
+  }
+  auto too_long = client.send(make_request("GET", "/long"));
+  ASSERT_TRUE(too_long) << too_long.error().message;
+  EXPECT_EQ(too_long->body, "0123456789");  // cut at the announced length
+  EXPECT_TRUE(wait_until([&] { return server.connections() == 0; }));
+  auto too_short = client.send(make_request("GET", "/short"));
+  EXPECT_FALSE(too_short);  // the body ends early: the client sees a truncated response
+  EXPECT_TRUE(wait_until([&] { return server.connections() == 0; }));
+}
+
 TEST(HttpServerTest, ConnectionCloseFromTheClient) {
   TestServer server(echo_handler);
   Client client = server.client();

@@ -6,9 +6,9 @@
 // The last token is followed at once by a usage chunk and [DONE].
 //
 // The server measures its own lateness: the time of each write minus the token's intended
-// time. GET /stats returns its percentiles, first tokens and next tokens apart (and GET
-// /stats?reset=1 clears them after answering), so an error in perf's figures can be told apart from
-// a late server.
+// time. GET /metrics serves a static vLLM page (so kgai gateway can sit in front). GET /stats
+// returns its percentiles, first tokens and next tokens apart (and GET /stats?reset=1 clears them
+// after answering), so an error in perf's figures can be told apart from a late server.
 //
 //   kgai_fixed_timing_server [--port P] [--first-ms 50] [--step-ms 10] [--tokens 20]
 //                            [--model fixed-timing]
@@ -111,6 +111,18 @@ class FixedTimingServer {
       out->respond(json(200, fmt::format(R"({{"object":"list","data":[{{"id":"{}",)"
                                          R"("object":"model","owned_by":"kgai"}}]}})",
                                          options_.model)));
+      return;
+    }
+    if (request.method == "GET" && path == "/metrics") {
+      // A static vLLM page, so kgai gateway can route to this server (it scrapes /metrics).
+      kgai::http::Response r;
+      r.headers.push_back({"Content-Type", "text/plain; version=0.0.4"});
+      r.body = fmt::format(
+          "vllm:num_requests_waiting{{model_name=\"{0}\",engine=\"0\"}} 0\n"
+          "vllm:num_requests_running{{model_name=\"{0}\",engine=\"0\"}} 0\n"
+          "vllm:kv_cache_usage_perc{{model_name=\"{0}\",engine=\"0\"}} 0\n",
+          options_.model);
+      out->respond(std::move(r));
       return;
     }
     if (request.method == "GET" && path == "/stats") {

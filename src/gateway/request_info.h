@@ -45,7 +45,8 @@ struct RequestInfo {
 //   When both token limits are given, max_completion_tokens wins, as in vLLM.
 // - Values the gateway does not read (and the inside of "messages") are checked for balance
 //   and UTF-8 only, as simdjson's on-demand API does; the model server validates them fully.
-//   A string prompt is fully validated (escapes included).
+//   A string prompt too: its escapes are the model server's to judge (unescaping 200 KB would
+//   cost as much as the rest of the parse).
 // - The prompt may be a string, an array of strings, an array of token ids or an array of
 //   token-id arrays; for the arrays prefix_text is their raw JSON text.
 //

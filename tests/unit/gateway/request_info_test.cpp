@@ -146,8 +146,9 @@ TEST(ParseRequestBody, WrongPromptShapes) {
   EXPECT_THAT(error_of(R"({"model":"m","prompt":[1.5]})", kCompletions), HasSubstr(shape));
   EXPECT_THAT(error_of(R"({"model":"m","prompt":[["a"]]})", kCompletions), HasSubstr(shape));
   EXPECT_EQ(error_of(R"({"model":"m","prompt":[]})", kCompletions), "'prompt' must not be empty");
-  EXPECT_THAT(error_of(R"({"model":"m","prompt":"bad \q escape"})", kCompletions),
-              HasSubstr("not valid JSON"));
+  // The prompt's escapes are left to the model server (unescaping 200 KB costs as much as the
+  // rest of the parse): a bad one passes here and is the server's 400.
+  EXPECT_EQ(error_of(R"({"model":"m","prompt":"bad \q escape"})", kCompletions), "<ok>");
 }
 
 TEST(ParseRequestBody, RequiredFields) {

@@ -512,10 +512,24 @@ asio::awaitable<bool> Connection::reject(const error_code& ec) {
     co_return false;
   }
   parser_.reset();
-  std::string message = fmt::format(
-      "HTTP/1.1 {} {}\r\nServer: kgai\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n"
-      "Connection: close\r\n\r\n{}\n",
-      status, reason_phrase(status), reason.size() + 1, reason);
+  std::string message;
+  if (options_.reject_response) {
+    Response custom = options_.reject_response(status, reason);
+    fmt::format_to(std::back_inserter(message), "HTTP/1.1 {} {}\r\nServer: kgai\r\n", status,
+                   reason_phrase(status));
+    for (const Header& h : custom.headers) {
+      if (is_valid_header(h) && !is_framing_header(h.name)) {
+        fmt::format_to(std::back_inserter(message), "{}: {}\r\n", h.name, h.value);
+      }
+    }
+    fmt::format_to(std::back_inserter(message), "Content-Length: {}\r\nConnection: close\r\n\r\n{}",
+                   custom.body.size(), custom.body);
+  } else {
+    message = fmt::format(
+        "HTTP/1.1 {} {}\r\nServer: kgai\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n"
+        "Connection: close\r\n\r\n{}\n",
+        status, reason_phrase(status), reason.size() + 1, reason);
+  }
   error_code write_ec;
   co_await write_now(message, write_ec);
   if (write_ec || closed_) co_return false;

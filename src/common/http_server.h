@@ -34,6 +34,10 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{120'000};
   // Time allowed for one write to make progress (a stalled reader is dropped).
   std::chrono::milliseconds write_timeout{30'000};
+  // The answer to a request rejected before the handler (400, 413, 431): by default plain
+  // text with the reason; an API server can answer in its own error shape. Framing headers
+  // are the server's (Content-Length, Connection: close).
+  std::function<Response(int status, std::string_view reason)> reject_response;
 };
 
 // The answer side of one request. All methods must be called on the loop's thread.

@@ -528,6 +528,9 @@ Result<uint16_t> Proxy::start() {
   server_options.address = impl_->options.address;
   server_options.port = impl_->options.port;
   server_options.max_body_bytes = impl_->options.max_body_bytes;
+  server_options.reject_response = [](int status, std::string_view reason) {
+    return openai_error(status, reason);
+  };
   std::weak_ptr<Impl> weak = impl_;
   impl_->server = std::make_unique<http::Server>(
       impl_->loop, server_options,

@@ -155,6 +155,7 @@ TEST_F(GatewayE2E, ClearErrorsInOpenAiShape) {
   auto big = post("/v1/completions", completion(std::string(200'000, 'a')));
   ASSERT_TRUE(big) << big.error().message;
   EXPECT_EQ(big->status, 413);
+  EXPECT_EQ(json::parse(big->body, nullptr, false)["error"]["code"], 413) << big->body;
 }
 
 TEST_F(GatewayE2E, RetriesWhenAReplicaDiesBetweenScrapes) {

@@ -399,6 +399,24 @@ TEST(HttpServerTest, OversizedBodyGets413) {
   EXPECT_EQ(ok->status, 200);
 }
 
+TEST(HttpServerTest, RejectionsInTheServersOwnShape) {
+  ServerOptions options;
+  options.max_body_bytes = 1024;
+  options.reject_response = [](int status, std::string_view reason) {
+    return Response{status,
+                    {{"Content-Type", "application/json"}, {"Content-Length", "999"}},
+                    fmt::format(R"({{"error":"{}","code":{}}})", reason, status)};
+  };
+  TestServer server(echo_handler, options);
+  Client client = server.client();
+  auto response = client.send(make_request("POST", "/", std::string(4096, 'x')));
+  ASSERT_TRUE(response) << response.error().message;
+  EXPECT_EQ(response->status, 413);
+  EXPECT_EQ(response->header("Content-Type"), "application/json");
+  // The server frames it: the handler's Content-Length is ignored.
+  EXPECT_EQ(response->body, R"({"error":"request body over 1024 bytes","code":413})");
+}
+
 TEST(HttpServerTest, OversizedChunkedBodyGets413) {
   ServerOptions options;
   options.max_body_bytes = 1024;

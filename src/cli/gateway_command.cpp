@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "cli/stop_signals.h"
 #include "common/file_limit.h"
 #include "common/http_server.h"
 #include "common/log.h"
@@ -118,12 +119,7 @@ int run_gateway(const GatewayFlags& f) {
   }
   if (f.stale_after > 0) config->saturation.metrics_staleness_threshold = f.stale_after;
 
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  const sigset_t signals = block_stop_signals();
   raise_open_file_limit();
 
   gateway::DatastoreOptions store_options;
@@ -195,9 +191,7 @@ int run_gateway(const GatewayFlags& f) {
   log::info("profile: {}; {} endpoints", profile, datastore.snapshot()->endpoints.size());
 
   std::thread loop_thread([&loop] { loop.run(); });
-  int signal_number = 0;
-  sigwait(&signals, &signal_number);
-  log::info("signal {}: stopping", signal_number);
+  log::info("signal {}: stopping", wait_for_stop_signal(signals));
   loop.post([&] {
     proxy.stop();
     if (metrics_server) metrics_server->stop();

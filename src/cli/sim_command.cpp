@@ -11,6 +11,7 @@
 
 #include "catalog/catalog.h"
 #include "cli/commands.h"
+#include "cli/stop_signals.h"
 #include "common/clock.h"
 #include "common/event_loop.h"
 #include "common/file_limit.h"
@@ -179,12 +180,7 @@ int serve(EngineFlags& ef, const ServeFlags& sf) {
   const sim::Setup& setup = resolved->setup;
 
   // Signals are taken by this thread alone (sigwait), so block them before any thread starts.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  const sigset_t signals = block_stop_signals();
   // One descriptor per client connection: thousands of streams need more than the usual 1024.
   const uint64_t file_limit = raise_open_file_limit();
   log::debug("open-file limit: {}", file_limit);
@@ -234,9 +230,7 @@ int serve(EngineFlags& ef, const ServeFlags& sf) {
 
   std::vector<std::thread> threads;
   for (auto& loop : loops) threads.emplace_back([&loop] { loop->run(); });
-  int signal_number = 0;
-  sigwait(&signals, &signal_number);
-  log::info("signal {}: stopping", signal_number);
+  log::info("signal {}: stopping", wait_for_stop_signal(signals));
   for (size_t i = 0; i < replicas.size(); ++i) {
     auto* replica = replicas[i].get();
     loops[i % loops.size()]->post([replica] { replica->stop(); });

@@ -14,7 +14,7 @@
 #   bench/gateway_ttft_fixed_backend.sh [kgai binary] [kgai_fixed_timing_server binary]
 #
 # Environment: CONCURRENCY (100), REQUESTS (1000), INPUT_LEN (50000), FIRST_MS (50), ROUNDS (3),
-# SEED (1), OUT (a temp dir). Exits 0 whether the target is met or not; 2 when it cannot run.
+# SEED (1), GATEWAY_ARGS (extra gateway flags, e.g. "--threads 2"), OUT (a temp dir). Exits 0 whether the target is met or not; 2 when it cannot run.
 set -euo pipefail
 kgai=${1:-build/kgai}
 server_bin=${2:-build/kgai_fixed_timing_server}
@@ -40,7 +40,7 @@ backend_port=$(free_port)
 "$server_bin" --port "$backend_port" --first-ms "$first_ms" --step-ms 10 --tokens 8 --model fixed \
   > "$out/backend.log" 2>&1 &
 pids+=($!)
-"$kgai" gateway --listen 127.0.0.1:0 --endpoints "127.0.0.1:$backend_port" > "$out/gateway.log" 2>&1 &
+"$kgai" gateway --listen 127.0.0.1:0 --endpoints "127.0.0.1:$backend_port" ${GATEWAY_ARGS:-} > "$out/gateway.log" 2>&1 &
 pids+=($!)
 gateway_port=""
 for _ in $(seq 100); do

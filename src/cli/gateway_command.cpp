@@ -37,6 +37,7 @@ struct GatewayFlags {
   int max_attempts = 3;
   int64_t max_body_bytes = 32 << 20;
   double request_timeout = 0;
+  int threads = 1;
 };
 
 struct Address {
@@ -106,8 +107,11 @@ int run_gateway(const GatewayFlags& f) {
     log::error("give --endpoints HOST:PORT,... or --endpoints-file FILE (one of them)");
     return 2;
   }
-  if (f.scrape_interval_ms < 1 || f.max_attempts < 1 || f.max_body_bytes < 1) {
-    log::error("--scrape-interval-ms, --max-attempts and --max-body-bytes must be positive");
+  if (f.scrape_interval_ms < 1 || f.max_attempts < 1 || f.max_body_bytes < 1 || f.threads < 1 ||
+      f.threads > 64) {
+    log::error(
+        "--scrape-interval-ms, --max-attempts and --max-body-bytes must be positive, --threads "
+        "1-64");
     return 2;
   }
   auto config = f.config_file.empty()
@@ -148,20 +152,33 @@ int run_gateway(const GatewayFlags& f) {
 
   gateway::GatewayMetrics metrics;
   MetricsEvents events(metrics);
-  EventLoop loop;
-  gateway::ProxyOptions options;
-  options.address = listen->host;
-  options.port = listen->port;
-  options.max_attempts = f.max_attempts;
-  options.max_body_bytes = static_cast<size_t>(f.max_body_bytes);
-  options.request_timeout = f.request_timeout;
+  // One event loop and proxy per thread, all on one port (SO_REUSEPORT); they share the
+  // datastore, the metrics and the scheduling plugins (the prefix index, sessions), which are
+  // thread-safe. Flow-control queues are per thread.
+  std::vector<std::unique_ptr<EventLoop>> loops;
+  std::vector<std::unique_ptr<gateway::Proxy>> proxies;
   const std::string profile = config->describe();
-  gateway::Proxy proxy(loop, options, std::move(*config), datastore, &events);
-  auto port = proxy.start();
-  if (!port) {
-    log::error("--listen {}: {}", f.listen, port.error().message);
-    return 2;
+  uint16_t port = listen->port;
+  for (int i = 0; i < f.threads; ++i) {
+    loops.push_back(std::make_unique<EventLoop>());
+    gateway::ProxyOptions options;
+    options.address = listen->host;
+    options.port = port;
+    options.max_attempts = f.max_attempts;
+    options.max_body_bytes = static_cast<size_t>(f.max_body_bytes);
+    options.request_timeout = f.request_timeout;
+    options.reuse_port = f.threads > 1;
+    proxies.push_back(
+        std::make_unique<gateway::Proxy>(*loops.back(), options, *config, datastore, &events));
+    auto bound = proxies.back()->start();
+    if (!bound) {
+      log::error("--listen {}: {}", f.listen, bound.error().message);
+      return 2;
+    }
+    port = *bound;  // the others join the port the first one got (it may have been 0)
   }
+  EventLoop& loop = *loops.front();
+  gateway::Proxy& proxy = *proxies.front();
   std::unique_ptr<http::Server> metrics_server;
   if (metrics_listen) {
     http::ServerOptions mo;
@@ -174,8 +191,17 @@ int run_gateway(const GatewayFlags& f) {
             r.status = 404;
             r.body = "only /metrics here\n";
           } else {
+            gateway::FlowController::Stats flow;
+            for (const auto& p : proxies) {
+              auto s = p->flow_stats();
+              flow.queued += s.queued;
+              flow.queued_bytes += s.queued_bytes;
+              for (const auto& [priority, n] : s.queued_by_priority) {
+                flow.queued_by_priority[priority] += n;
+              }
+            }
             r.headers.push_back({"Content-Type", "text/plain; version=0.0.4"});
-            r.body = metrics.render(*datastore.snapshot(), proxy.saturation(), proxy.flow_stats());
+            r.body = metrics.render(*datastore.snapshot(), proxy.saturation(), flow);
           }
           stream->respond(std::move(r));
         });
@@ -186,18 +212,23 @@ int run_gateway(const GatewayFlags& f) {
     }
     fmt::print("kgai gateway: metrics on http://{}:{}/metrics\n", metrics_listen->host, *mport);
   }
-  fmt::print("kgai gateway: serving on http://{}:{}\n", listen->host, *port);
+  fmt::print("kgai gateway: serving on http://{}:{}\n", listen->host, port);
   std::fflush(stdout);
-  log::info("profile: {}; {} endpoints", profile, datastore.snapshot()->endpoints.size());
+  log::info("profile: {}; {} endpoints; {} thread(s)", profile,
+            datastore.snapshot()->endpoints.size(), f.threads);
 
-  std::thread loop_thread([&loop] { loop.run(); });
+  std::vector<std::thread> threads;
+  for (auto& l : loops) threads.emplace_back([l = l.get()] { l->run(); });
   log::info("signal {}: stopping", wait_for_stop_signal(signals));
-  loop.post([&] {
-    proxy.stop();
-    if (metrics_server) metrics_server->stop();
-    loop.stop();
-  });
-  loop_thread.join();
+  for (size_t i = 0; i < loops.size(); ++i) {
+    loops[i]->post([&, i] {
+      proxies[i]->stop();
+      if (i == 0 && metrics_server) metrics_server->stop();
+      loops[i]->stop();
+    });
+  }
+  for (auto& t : threads) t.join();
+  proxies.clear();
   if (watcher) watcher->stop();
   datastore.stop();
   return 0;
@@ -235,6 +266,9 @@ void add_gateway_command(CLI::App& app, int& exit_code) {
   gw->add_option("--max-body-bytes", f->max_body_bytes, "Largest request body (413 beyond)")
       ->capture_default_str();
   gw->add_option("--request-timeout", f->request_timeout, "Seconds for a whole request (0: none)");
+  gw->add_option("--threads", f->threads,
+                 "Proxy threads, each with its own event loop on the same port (SO_REUSEPORT)")
+      ->capture_default_str();
   gw->callback([&exit_code, f] { exit_code = run_gateway(*f); });
 }
 

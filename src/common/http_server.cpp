@@ -23,6 +23,8 @@
 #include <list>
 #include <optional>
 
+#include <sys/socket.h>
+
 #include <fmt/format.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -336,6 +338,13 @@ Result<uint16_t> Listener::listen() {
   if (acceptor_.open(endpoint.protocol(), ec)) return give_up("");
   // Lets a restarted server bind while old connections sit in TIME_WAIT.
   if (acceptor_.set_option(asio::socket_base::reuse_address(true), ec)) return give_up("");
+  if (options_.reuse_port) {
+    const int one = 1;
+    if (::setsockopt(acceptor_.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+      ec = error_code(errno, boost::system::system_category());
+      return give_up("SO_REUSEPORT: ");
+    }
+  }
   if (acceptor_.bind(endpoint, ec)) return give_up("");
   if (acceptor_.listen(asio::socket_base::max_listen_connections, ec)) return give_up("listen: ");
   const tcp::endpoint bound = acceptor_.local_endpoint(ec);

@@ -34,6 +34,9 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{120'000};
   // Time allowed for one write to make progress (a stalled reader is dropped).
   std::chrono::milliseconds write_timeout{30'000};
+  // SO_REUSEPORT: several servers (one per event-loop thread) listen on one port and the
+  // kernel spreads connections over them.
+  bool reuse_port = false;
   // The answer to a request rejected before the handler (400, 413, 431): by default plain
   // text with the reason; an API server can answer in its own error shape. Framing headers
   // are the server's (Content-Length, Connection: close).

@@ -528,6 +528,7 @@ Result<uint16_t> Proxy::start() {
   server_options.address = impl_->options.address;
   server_options.port = impl_->options.port;
   server_options.max_body_bytes = impl_->options.max_body_bytes;
+  server_options.reuse_port = impl_->options.reuse_port;
   server_options.reject_response = [](int status, std::string_view reason) {
     return openai_error(status, reason);
   };

@@ -40,6 +40,7 @@ struct ProxyOptions {
   std::chrono::milliseconds idle_timeout{300'000};    // longest gap inside a response
   double request_timeout = 0;                         // seconds for a whole request; 0 = none
   std::chrono::milliseconds models_refresh{5'000};    // how often /v1/models is re-read
+  bool reuse_port = false;  // several proxies (one per thread) on one port
 };
 
 // What the proxy reports as it works (the gateway's /metrics implements it).

@@ -341,5 +341,29 @@ TEST_F(GatewayE2E, FlowControlReleasesHigherPriorityFirst) {
   EXPECT_EQ(finished, (std::vector<std::string>{"high", "low"}));
 }
 
+TEST_F(GatewayE2E, SeveralProxyThreadsShareOnePort) {
+  start(2, {}, {"--threads", "3"});
+  // Fresh connections, so the kernel spreads them over the threads' listeners.
+  std::set<std::string> served;
+  for (int i = 0; i < 24; ++i) {
+    http::Client c("127.0.0.1", port_);
+    http::Request r{"POST",
+                    "/v1/completions",
+                    {{"Content-Type", "application/json"}},
+                    completion("thread " + std::to_string(i)).dump()};
+    auto answer = c.send(r);
+    ASSERT_TRUE(answer) << answer.error().message;
+    EXPECT_EQ(answer->status, 200) << answer->body;
+    served.insert(std::string(answer->header("x-gateway-destination-endpoint-served")));
+  }
+  EXPECT_EQ(served.size(), 2u);
+  auto m = http::get(fmt::format("http://127.0.0.1:{}/metrics", metrics_port_));
+  ASSERT_TRUE(m);
+  EXPECT_NE(m->body.find("kgai_gateway_requests_total{model=\"meta-llama/Llama-3.1-8B-Instruct\","
+                         "objective=\"\",code=\"200\"} 24"),
+            std::string::npos)
+      << m->body;
+}
+
 }  // namespace
 }  // namespace kgai

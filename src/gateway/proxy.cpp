@@ -99,7 +99,6 @@ struct Proxy::Impl : std::enable_shared_from_this<Proxy::Impl> {
   // Models the endpoints list in /v1/models (bases and loaded adapters); empty until read,
   // and then every model is let through to the server.
   std::unordered_set<std::string> models;
-  std::unordered_set<std::string> models_next;
   bool stopped = false;
 };
 
@@ -490,21 +489,26 @@ void Proxy::Impl::arm_tick() {
 void Proxy::Impl::refresh_models() {
   std::weak_ptr<Impl> weak = shared_from_this();
   auto snapshot = datastore.snapshot();
-  auto pending = std::make_shared<size_t>(0);
-  auto any_ok = std::make_shared<bool>(false);
-  models_next.clear();
-  auto finish_one = [weak, pending, any_ok](bool ok, std::vector<std::string> found) {
+  // Each refresh collects into its own set: a slow endpoint's answer to an earlier refresh
+  // cannot mix into a later one.
+  struct Round {
+    size_t pending = 0;
+    bool any_ok = false;
+    std::unordered_set<std::string> models;
+  };
+  auto round = std::make_shared<Round>();
+  auto finish_one = [weak, round](bool ok, std::vector<std::string> found) {
     auto self = weak.lock();
     if (!self) return;
     if (ok) {
-      *any_ok = true;
-      for (auto& m : found) self->models_next.insert(std::move(m));
+      round->any_ok = true;
+      for (auto& m : found) round->models.insert(std::move(m));
     }
-    if (--*pending == 0 && *any_ok) self->models.swap(self->models_next);
+    if (--round->pending == 0 && round->any_ok) self->models = std::move(round->models);
   };
   for (const auto& e : snapshot->endpoints) {
     if (!e.healthy) continue;
-    ++*pending;
+    ++round->pending;
     http::UpstreamRequest request;
     request.method = "GET";
     request.target = "/v1/models";

@@ -1,5 +1,6 @@
 #include "common/config_reader.h"
 
+#include "common/ascii.h"
 #include "common/did_you_mean.h"
 
 #include <algorithm>
@@ -29,13 +30,6 @@ std::string position(const YAML::Node& node) {
 std::string suggestion(std::string_view key, std::span<const std::string_view> known) {
   // Two edits catch most typos in short keys; long keys tolerate a few more.
   return did_you_mean(key, known, std::max<size_t>(2, key.size() / 4));
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-    return std::tolower(static_cast<unsigned char>(x)) ==
-           std::tolower(static_cast<unsigned char>(y));
-  });
 }
 
 // The whole text must be the number: "12abc" is not 12. YAML allows a leading '+'.
@@ -258,7 +252,7 @@ void MapReader::read_choice(std::string_view key, std::string& out,
   read(key, text);
   if (!reader_.ok() || !has(key)) return;
   for (std::string_view option : supported) {
-    if (iequals(text, option)) {
+    if (ascii_iequals(text, option)) {
       out = option;
       return;
     }

@@ -1,5 +1,7 @@
 #include "common/http.h"
 
+#include "common/ascii.h"
+
 #include <algorithm>
 #include <cctype>
 #include <iterator>
@@ -7,20 +9,11 @@
 
 namespace kgai::http {
 
-namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-}  // namespace
+namespace {}  // namespace
 
 std::string_view find_header(const std::vector<Header>& headers, std::string_view name) {
   for (const Header& header : headers) {
-    if (iequals(header.name, name)) return header.value;
+    if (ascii_iequals(header.name, name)) return header.value;
   }
   return {};
 }

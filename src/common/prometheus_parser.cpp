@@ -15,6 +15,8 @@
 
 #include "common/prometheus.h"
 
+#include "common/ascii.h"
+
 namespace kgai::prom {
 namespace {
 
@@ -56,16 +58,6 @@ std::string printable(std::string_view text) {
   }
   if (text.size() > kMaxShown) out += "...";
   return out;
-}
-
-bool equals_ignoring_case(std::string_view text, std::string_view lower) {
-  if (text.size() != lower.size()) return false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != lower[i]) return false;
-  }
-  return true;
 }
 
 std::optional<int64_t> parse_timestamp(std::string_view text) {
@@ -140,11 +132,11 @@ std::string unescape_help(std::string_view raw) {
 
 std::optional<MetricType> parse_type_name(std::string_view text) {
   // The reference (Go) parser matches type names case-insensitively.
-  if (equals_ignoring_case(text, "counter")) return MetricType::kCounter;
-  if (equals_ignoring_case(text, "gauge")) return MetricType::kGauge;
-  if (equals_ignoring_case(text, "histogram")) return MetricType::kHistogram;
-  if (equals_ignoring_case(text, "summary")) return MetricType::kSummary;
-  if (equals_ignoring_case(text, "untyped")) return MetricType::kUntyped;
+  if (ascii_iequals(text, "counter")) return MetricType::kCounter;
+  if (ascii_iequals(text, "gauge")) return MetricType::kGauge;
+  if (ascii_iequals(text, "histogram")) return MetricType::kHistogram;
+  if (ascii_iequals(text, "summary")) return MetricType::kSummary;
+  if (ascii_iequals(text, "untyped")) return MetricType::kUntyped;
   return std::nullopt;
 }
 
@@ -641,11 +633,11 @@ std::optional<double> parse_value(std::string_view text) {
   if ((first >= 'a' && first <= 'z') || (first >= 'A' && first <= 'Z')) {
     // Go's ParseFloat (which the format refers to) spells infinity "inf" or "infinity" in
     // any case and with a sign, NaN "nan" in any case and without one.
-    if (equals_ignoring_case(body, "inf") || equals_ignoring_case(body, "infinity")) {
+    if (ascii_iequals(body, "inf") || ascii_iequals(body, "infinity")) {
       return negative ? -std::numeric_limits<double>::infinity()
                       : std::numeric_limits<double>::infinity();
     }
-    if (equals_ignoring_case(body, "nan") && body.size() == text.size()) {
+    if (ascii_iequals(body, "nan") && body.size() == text.size()) {
       return std::numeric_limits<double>::quiet_NaN();
     }
     return std::nullopt;

@@ -1,5 +1,7 @@
 #include "gateway/endpoint.h"
 
+#include "common/ascii.h"
+
 #include <charconv>
 #include <limits>
 
@@ -20,18 +22,9 @@ std::string_view engine_name(EngineType type) {
 }
 
 std::optional<EngineType> parse_engine(std::string_view name) {
-  auto equals = [&](std::string_view want) {
-    if (name.size() != want.size()) return false;
-    for (size_t i = 0; i < name.size(); ++i) {
-      char c = name[i];
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-      if (c != want[i]) return false;
-    }
-    return true;
-  };
   for (EngineType t :
        {EngineType::kVllm, EngineType::kSglang, EngineType::kTrtllm, EngineType::kTriton}) {
-    if (equals(engine_name(t))) return t;
+    if (ascii_iequals(name, engine_name(t))) return t;
   }
   return std::nullopt;
 }

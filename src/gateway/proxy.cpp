@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "common/ascii.h"
 #include "common/http_server.h"
 #include "common/http_upstream.h"
 #include "common/log.h"
@@ -27,22 +28,11 @@ double seconds_since(SteadyTime t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-bool equals_ignore_case(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
-
 // Headers that describe one hop, not the message: never forwarded either way.
 bool hop_by_hop(std::string_view name) {
   for (std::string_view h : {"connection", "keep-alive", "proxy-connection", "transfer-encoding",
                              "te", "trailer", "upgrade", "content-length", "host"}) {
-    if (equals_ignore_case(name, h)) return true;
+    if (ascii_iequals(name, h)) return true;
   }
   return false;
 }
@@ -304,7 +294,7 @@ void Call::on_headers(int status, std::vector<http::Header> headers) {
   out.reserve(headers.size() + 2);
   std::optional<uint64_t> length;
   for (auto& h : headers) {
-    if (equals_ignore_case(h.name, "content-length")) {
+    if (ascii_iequals(h.name, "content-length")) {
       uint64_t n = 0;
       auto [end, ec] = std::from_chars(h.value.data(), h.value.data() + h.value.size(), n);
       if (ec == std::errc{} && end == h.value.data() + h.value.size()) length = n;

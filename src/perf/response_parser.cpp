@@ -2,21 +2,13 @@
 
 #include <charconv>
 
+#include "common/ascii.h"
+
 namespace kgai::perf {
 namespace {
 
-// ASCII only, as HTTP field names and tokens are; std::tolower is a call per byte (and
-// locale-dependent), which showed in profiles: every response runs a few headers through this.
-char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return ascii_lower(x) == ascii_lower(y);
-         });
-}
-
 bool istarts_with(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+  return s.size() >= prefix.size() && ascii_iequals(s.substr(0, prefix.size()), prefix);
 }
 
 std::string_view trim(std::string_view s) {
@@ -30,7 +22,7 @@ std::string_view trim(std::string_view s) {
 bool has_token(std::string_view value, std::string_view token) {
   while (!value.empty()) {
     size_t comma = value.find(',');
-    if (iequals(trim(value.substr(0, comma)), token)) return true;
+    if (ascii_iequals(trim(value.substr(0, comma)), token)) return true;
     if (comma == std::string_view::npos) break;
     value.remove_prefix(comma + 1);
   }
@@ -107,7 +99,7 @@ std::optional<std::string> ResponseParser::on_header_line(std::string_view line)
   }
   std::string_view name = line.substr(0, colon);
   std::string_view value = trim(line.substr(colon + 1));
-  if (iequals(name, "content-length")) {
+  if (ascii_iequals(name, "content-length")) {
     uint64_t length = 0;
     auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), length);
     if (value.empty() || ec != std::errc() || ptr != value.data() + value.size()) {
@@ -117,16 +109,16 @@ std::optional<std::string> ResponseParser::on_header_line(std::string_view line)
       return "two different Content-Length headers";
     }
     content_length_ = length;
-  } else if (iequals(name, "transfer-encoding")) {
+  } else if (ascii_iequals(name, "transfer-encoding")) {
     // Only the last coding frames the body (RFC 9112 6.1); anything else is read until close.
     size_t comma = value.rfind(',');
     std::string_view last = trim(comma == std::string_view::npos ? value : value.substr(comma + 1));
-    chunked_ = iequals(last, "chunked");
+    chunked_ = ascii_iequals(last, "chunked");
     if (!chunked_) content_length_.reset();
-  } else if (iequals(name, "connection")) {
+  } else if (ascii_iequals(name, "connection")) {
     connection_close_ = connection_close_ || has_token(value, "close");
     connection_keep_alive_ = connection_keep_alive_ || has_token(value, "keep-alive");
-  } else if (iequals(name, "content-type")) {
+  } else if (ascii_iequals(name, "content-type")) {
     content_type_.assign(value);
     event_stream_ = istarts_with(value, "text/event-stream");
   }

@@ -1,0 +1,21 @@
+// ASCII case folding for protocol tokens (HTTP header names, metric and engine names, config
+// keys): locale-free, so "TITLE" matches "title" whatever the process's locale says.
+#pragma once
+
+#include <string_view>
+
+namespace kgai {
+
+constexpr char ascii_lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+constexpr bool ascii_iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::string_view::size_type i = 0; i < a.size(); ++i) {
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+  }
+  return true;
+}
+
+}  // namespace kgai

@@ -29,6 +29,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -55,6 +56,9 @@ using Clock = std::chrono::steady_clock;
 constexpr SteadyTime kNever = SteadyTime::max();
 // Bytes asked of the socket when waiting for the start of a request.
 constexpr std::size_t kReadChunk = 8 * 1024;
+// Spare capacity left after a request body read by length, so that a parser needing padding
+// past the end (simdjson reads 64 bytes beyond) can use the body in place without a copy.
+constexpr std::size_t kBodySpareCapacity = 64;
 // A respond() body up to this size is copied behind the header (one buffer); a larger one is
 // written from where it lies.
 constexpr std::size_t kCopyBodyLimit = 16 * 1024;
@@ -181,6 +185,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<bool> read_some();
   asio::awaitable<void> wait_for_response();
   asio::awaitable<bool> read_request();
+  asio::awaitable<void> read_sized_body(std::size_t length, error_code& ec);
   asio::awaitable<bool> reject(const error_code& ec);
   asio::awaitable<void> write_now(std::string_view bytes, error_code& ec);
   void dispatch();
@@ -488,8 +493,13 @@ asio::awaitable<bool> Connection::read_request() {
     set_deadline(Clock::now() + options_.read_timeout);
   }
   if (!ec && !parser.is_done()) {
-    co_await bhttp::async_read(socket_, buffer_, parser,
-                               asio::redirect_error(asio::use_awaitable, ec));
+    const auto length = parser.content_length();
+    if (length && !parser.chunked() && *length <= options_.max_body_bytes) {
+      co_await read_sized_body(static_cast<std::size_t>(*length), ec);
+    } else {
+      co_await bhttp::async_read(socket_, buffer_, parser,
+                                 asio::redirect_error(asio::use_awaitable, ec));
+    }
   }
   if (closed_) co_return false;
   if (ec) {
@@ -499,6 +509,31 @@ asio::awaitable<bool> Connection::read_request() {
   set_deadline(kNever);
   dispatch();
   co_return true;
+}
+
+// Reads a body of known length straight from the socket into its final string: one copy
+// out of the kernel, no zero-fill, and large reads. Beast's body reader would copy each
+// chunk through the read buffer into a zero-filled string (two extra passes over a
+// 200 KB prompt, measurable in the gateway's profile).
+asio::awaitable<void> Connection::read_sized_body(std::size_t length, error_code& ec) {
+  std::string& body = parser_->get().body();
+  body.clear();
+  body.reserve(length + kBodySpareCapacity);
+  const std::size_t buffered = std::min(length, buffer_.size());
+  body.resize_and_overwrite(length, [&](char* data, std::size_t) {
+    asio::buffer_copy(asio::buffer(data, buffered), buffer_.data());
+    return length;
+  });
+  buffer_.consume(buffered);
+  if (buffered < length) {
+    co_await asio::async_read(socket_, asio::buffer(body.data() + buffered, length - buffered),
+                              asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      // The input stopped mid-body: the same answer Beast gives for a truncated message.
+      body.clear();
+      if (ec == asio::error::eof) ec = bhttp::error::partial_message;
+    }
+  }
 }
 
 // Answers a request that cannot reach the handler. Returns false when there is nobody to

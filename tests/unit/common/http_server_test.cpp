@@ -258,6 +258,50 @@ TEST(HttpServerTest, PipelinedRequestsAnsweredInOrder) {
   EXPECT_LT(b, c);
 }
 
+// A Content-Length body is read straight into the request: whatever came with the head, then
+// the rest from the socket, leaving the bytes of a pipelined request that follow it alone.
+TEST(HttpServerTest, SizedBodyInPiecesThenAPipelinedRequest) {
+  TestServer server(echo_handler);
+  RawSocket socket(server.port);
+  const std::string body = std::string(100'000, 'x') + "END";
+  const std::string head =
+      fmt::format("POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", body.size());
+  ASSERT_TRUE(socket.send_all(head + body.substr(0, 10)));
+  std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(socket.send_all(body.substr(10, 50'000)));
+  std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(socket.send_all(body.substr(50'010) +
+                              "GET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  bool closed = false;
+  const std::string reply = socket.read_until_close(10s, &closed);
+  EXPECT_TRUE(closed);
+  const auto big = reply.find("POST /big /big\n" + body);
+  const auto next = reply.find("GET /next /next\n");
+  ASSERT_NE(big, std::string::npos) << reply.substr(0, 200);
+  ASSERT_NE(next, std::string::npos) << reply.substr(0, 200);
+  EXPECT_LT(big, next);
+}
+
+TEST(HttpServerTest, SlowBodyTimesOut) {
+  ServerOptions options;
+  options.read_timeout = 200ms;
+  std::atomic<int> handled = 0;
+  TestServer server(
+      [&](Request&& request, std::shared_ptr<ResponseStream> stream) {
+        ++handled;
+        echo_handler(std::move(request), std::move(stream));
+      },
+      options);
+  RawSocket socket(server.port);
+  ASSERT_TRUE(socket.send_all("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nab"));
+  std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(socket.send_all("cd"));  // trickling body bytes does not extend it either
+  bool closed = false;
+  socket.read_until_close(10s, &closed);
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(handled, 0);
+}
+
 TEST(HttpServerTest, ExpectContinue) {
   TestServer server(echo_handler);
   RawSocket socket(server.port);

@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   curl python3
   prometheus  # tests/integration/prometheus_test.cpp runs a real one; skipped without it
+  nginx haproxy  # the baselines of `kgai demo` and bench/gateway_vs_nginx.sh
 )
 
 missing=()

@@ -46,6 +46,12 @@ Result<ChildProcess> ChildProcess::start(std::vector<std::string> argv,
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (::getppid() != parent) ::_exit(127);  // the demo died before the prctl
     ::setpgid(0, 0);  // Ctrl-C at the terminal goes to the demo, which stops its children
+    // The demo blocks SIGINT/SIGTERM (it waits for them on a thread) and ignores SIGPIPE; a
+    // mask and ignored signals survive exec, so the child gets the defaults back.
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::signal(SIGPIPE, SIG_DFL);
     ::dup2(log_fd, STDOUT_FILENO);
     ::dup2(log_fd, STDERR_FILENO);
     const int devnull = ::open("/dev/null", O_RDONLY);

@@ -61,9 +61,17 @@ std::string ms(double seconds) { return perf::svg::fixed(seconds * 1e3, 1); }
 nlohmann::json summary_json(const DemoResult& r) {
   nlohmann::json policies = nlohmann::json::array();
   for (const auto& p : r.policies) policies.push_back(policy_json(p));
+  nlohmann::json comparisons = nlohmann::json::array();
+  for (const auto& c : r.comparisons) {
+    comparisons.push_back({{"baseline", c.baseline},
+                           {"rate", num(c.rate)},
+                           {"ttft_p90_ratio", num(c.ttft_p90_ratio)},
+                           {"throughput_ratio", num(c.throughput_ratio)}});
+  }
   nlohmann::json headline;  // null when absent
   if (r.headline) {
-    headline = {{"rate", num(r.headline->rate)},
+    headline = {{"baseline", r.headline->baseline},
+                {"rate", num(r.headline->rate)},
                 {"ttft_p90_ratio", num(r.headline->ttft_p90_ratio)},
                 {"throughput_ratio", num(r.headline->throughput_ratio)}};
   }
@@ -91,6 +99,7 @@ nlohmann::json summary_json(const DemoResult& r) {
       {"machine", r.machine},
       {"command", r.command},
       {"headline", std::move(headline)},
+      {"comparisons", std::move(comparisons)},
       {"policies", std::move(policies)},
   };
 }
@@ -106,12 +115,7 @@ Result<void> write_demo_report(const DemoResult& result, const std::string& dir)
   return write_file(base / "index.html", render_demo_html(result));
 }
 
-std::string headline_text(const DemoResult& r) {
-  if (!r.headline) {
-    return "no headline: kgai and round-robin share no rate at which round-robin sustains the "
-           "load (no errors, achieved >= 90 % of offered)";
-  }
-  const auto& h = *r.headline;
+std::string comparison_text(const DemoResult::Headline& h) {
   std::string ttft;
   if (!std::isfinite(h.ttft_p90_ratio) || !(h.ttft_p90_ratio > 0)) {
     ttft = "-";
@@ -122,8 +126,16 @@ std::string headline_text(const DemoResult& r) {
   }
   const std::string throughput =
       std::isfinite(h.throughput_ratio) ? fmt::format("{:.2f}x", h.throughput_ratio) : "-";
-  return fmt::format("kgai vs round-robin at {} req/s: TTFT p90 {}, output tokens/s {}",
+  return fmt::format("kgai vs {} at {} req/s: TTFT p90 {}, output tokens/s {}", h.baseline,
                      perf::svg::number(h.rate), ttft, throughput);
+}
+
+std::string headline_text(const DemoResult& r) {
+  if (!r.headline) {
+    return "no headline: kgai and round-robin share no rate at which round-robin sustains the "
+           "load (every request completed, none failed)";
+  }
+  return comparison_text(*r.headline);
 }
 
 std::string format_demo_table(const DemoResult& r) {
@@ -164,6 +176,9 @@ std::string format_demo_table(const DemoResult& r) {
   for (const auto& row : rows) line(row);
   for (const auto& s : skipped) out += s + "\n";
   out += headline_text(r) + "\n";
+  for (const auto& c : r.comparisons) {
+    if (c.baseline != "round-robin") out += comparison_text(c) + "\n";
+  }
   return out;
 }
 

@@ -31,4 +31,8 @@ std::string format_demo_table(const DemoResult& result);
 // output tokens/s 1.35x", or why there is none.
 std::string headline_text(const DemoResult& result);
 
+// One comparison as a line: "kgai vs nginx at 45 req/s: TTFT p90 4.1x lower, output
+// tokens/s 1.35x".
+std::string comparison_text(const DemoResult::Headline& comparison);
+
 }  // namespace kgai::demo

@@ -70,9 +70,19 @@ std::string headline_section(const DemoResult& r) {
   out += box(svg::fixed(h.throughput_ratio, 2) + "x", "output tokens/s, kgai / round-robin");
   out += "</div>\n";
   out += fmt::format(
-      "<p>{}. The rate is the highest at which round-robin sustains the load (no "
-      "errors, achieved at least 90 % of offered).</p>\n",
+      "<p>{}. The rate is the highest at which round-robin sustains the load (every request "
+      "of the stage completed, none failed).</p>\n",
       escape(headline_text(r)));
+  std::string others;
+  for (const auto& c : r.comparisons) {
+    if (c.baseline != "round-robin") others += "<li>" + escape(comparison_text(c)) + "</li>\n";
+  }
+  if (!others.empty()) {
+    out +=
+        "<p>The same comparison against the other policies, each at the highest rate it "
+        "sustains:</p>\n<ul>\n" +
+        others + "</ul>\n";
+  }
   return out;
 }
 

@@ -19,11 +19,11 @@ struct PoolInfo {
 };
 
 struct WorkloadInfo {
-  std::string kind;  // shared_prefix | sharegpt | mixed
+  std::string kind;         // shared_prefix | sharegpt | mixed
   std::string description;  // one line for humans, e.g. "9 groups x 4,000-token prefixes ..."
   uint64_t seed = 1;
-  std::vector<double> rates;      // offered request rates of the stages, requests/s
-  double stage_seconds = 0;       // duration of each stage
+  std::vector<double> rates;  // offered request rates of the stages, requests/s
+  double stage_seconds = 0;   // duration of each stage
 };
 
 // One load stage of one policy. Times in seconds (as summary.json); NaN where nothing
@@ -63,7 +63,7 @@ struct PolicyResult {
 // bottleneck? `ok` false puts a warning at the top of the report.
 struct HostCheck {
   bool ok = true;
-  std::string message;  // what was checked and what was found, one or two sentences
+  std::string message;            // what was checked and what was found, one or two sentences
   double schedule_delay_p99 = 0;  // seconds, the load generator's lateness at the top rate
   double cpu_load_average = 0;
 };
@@ -76,14 +76,18 @@ struct DemoResult {
   WorkloadInfo workload;
   HostCheck host_check;
   std::vector<PolicyResult> policies;
-  // kgai against round-robin at the highest rate round-robin sustains (no errors and
-  // achieved >= 90 % of offered); absent when either policy has no such stage.
+  // kgai against round-robin at the highest rate round-robin sustains (every request of the
+  // stage completed, none failed); absent when there is no such stage in both.
   struct Headline {
+    std::string baseline = "round-robin";  // the policy kgai is compared with
     double rate = 0;
-    double ttft_p90_ratio = 0;     // round-robin's TTFT p90 / kgai's (higher: kgai better)
-    double throughput_ratio = 0;   // kgai's output tokens/s / round-robin's
+    double ttft_p90_ratio = 0;    // round-robin's TTFT p90 / kgai's (higher: kgai better)
+    double throughput_ratio = 0;  // kgai's output tokens/s / round-robin's
   };
   std::optional<Headline> headline;
+  // The same comparison against every other policy that ran (round-robin included), where
+  // the baseline sustained some stage.
+  std::vector<Headline> comparisons;
 };
 
 }  // namespace kgai::demo

@@ -102,6 +102,10 @@ class KgaiProcess {
 
   const std::string& output() const { return output_; }
 
+  void signal(int number) {
+    if (pid_ > 0) kill(pid_, number);
+  }
+
  private:
   bool read_some(std::chrono::milliseconds wait) {
     if (out_fd_ < 0) return false;

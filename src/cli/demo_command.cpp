@@ -117,7 +117,7 @@ void add_demo_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   demo->add_option(
           "--rates", options->rates,
-          "Offered request rates of the stages, req/s, comma-separated (default 15,30,45,60; "
+          "Offered request rates of the stages, req/s, comma-separated (default 20,50,80,110; "
           "--quick 10,40)")
       ->delimiter(',');
   demo->add_option("--stage-seconds", options->stage_seconds,

@@ -27,11 +27,14 @@ std::string rates_text(const std::vector<double>& rates) {
 
 std::string summary_paragraph(const DemoResult& r) {
   return fmt::format(
-      "<p>{} replicas of <b>{}</b> on <b>{}</b> (simulated, time scale {}, at most {} sequences "
-      "per replica) served the <b>{}</b> workload ({}), seed {}, in stages of {} s at {} req/s. "
+      "<p>{} replicas of <b>{}</b> on <b>{}</b> (simulated, time scale {}{}) served the <b>{}</b> "
+      "workload ({}), seed {}, in stages of {} s at {} req/s. "
       "Started {} on {}. Command: <code>{}</code></p>\n",
       r.pool.replicas, escape(r.pool.model), escape(r.pool.accelerator), number(r.pool.time_scale),
-      r.pool.max_num_seqs, escape(r.workload.kind), escape(r.workload.description), r.workload.seed,
+      r.pool.max_num_seqs > 0
+          ? fmt::format(", at most {} sequences per replica", r.pool.max_num_seqs)
+          : std::string(),
+      escape(r.workload.kind), escape(r.workload.description), r.workload.seed,
       number(r.workload.stage_seconds), rates_text(r.workload.rates), escape(r.started_at),
       escape(r.machine), escape(r.command));
 }
@@ -126,9 +129,10 @@ std::string policy_list(const DemoResult& r) {
 
 // One line per policy that ran: `value` of each stage against its offered rate.
 std::string rate_chart(const DemoResult& r, std::string title, std::string y_label,
-                       double (*value)(const StageResult&)) {
+                       double (*value)(const StageResult&), bool y_log = false) {
   svg::Chart chart{
       .title = std::move(title), .x_label = "offered rate (req/s)", .y_label = std::move(y_label)};
+  chart.y_log = y_log;
   for (const auto& p : r.policies) {
     if (p.skipped) continue;
     svg::Series s{.name = p.name};
@@ -220,8 +224,11 @@ std::string render_demo_html(const DemoResult& r) {
   body += policy_list(r);
 
   body += "<h2>Latency and throughput</h2>\n<div class=\"charts\">\n";
-  body += rate_chart(r, "TTFT p90 vs offered rate", "TTFT p90 (ms)",
-                     [](const StageResult& s) { return s.ttft_p90 * 1e3; });
+  // Log scale: a saturated router's seconds would otherwise flatten everyone else's tens of
+  // milliseconds into one line at the bottom.
+  body += rate_chart(
+      r, "TTFT p90 vs offered rate (log scale)", "TTFT p90 (ms)",
+      [](const StageResult& s) { return s.ttft_p90 * 1e3; }, true);
   body += rate_chart(r, "output tokens/s vs offered rate", "output tokens/s",
                      [](const StageResult& s) { return s.output_tokens_per_sec; });
   body += "</div>\n";

@@ -58,9 +58,10 @@ std::string find_sharegpt_sample(const std::string& kgai_binary) {
 Result<Plan> make_plan(const DemoOptions& o) {
   Plan plan;
   double total_requests = 0;
-  // From light load to past the point where a prefix-blind router saturates this pool (about
-  // 40 req/s for shared_prefix on 4 replicas), within about three minutes for five policies.
-  plan.rates = o.quick ? std::vector<double>{10, 40} : std::vector<double>{15, 30, 45, 60};
+  // From light load to past the points where the routers saturate this pool (shared_prefix on
+  // 4 replicas: round-robin near 40 req/s, nginx near 60, leastconn near 90; kgai beyond 120),
+  // within about three minutes for five policies.
+  plan.rates = o.quick ? std::vector<double>{10, 40} : std::vector<double>{20, 50, 80, 110};
   plan.stage_seconds = o.quick ? 3 : 5;
   if (!o.rates.empty()) plan.rates = o.rates;
   if (o.stage_seconds > 0) plan.stage_seconds = o.stage_seconds;

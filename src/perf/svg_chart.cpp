@@ -189,10 +189,14 @@ std::string render(const Chart& chart) {
                  "<text x=\"{}\" y=\"16\" class=\"ctitle\" text-anchor=\"middle\">{}</text>\n",
                  px(w / 2), escape(chart.title));
 
+  // On a log axis only positive values have a place.
+  auto drawable = [&](double x, double y) {
+    return std::isfinite(x) && std::isfinite(y) && (!chart.y_log || y > 0);
+  };
   Range xr, yr;
   for (const auto& s : chart.series) {
     for (auto [x, y] : s.points) {
-      if (std::isfinite(x) && std::isfinite(y)) {
+      if (drawable(x, y)) {
         xr.add(x);
         yr.add(y);
       }
@@ -208,13 +212,34 @@ std::string render(const Chart& chart) {
   }
   for (const auto& m : chart.marks) xr.add(m.x);
   if (chart.x_from_zero) xr.add(0);
-  if (chart.y_from_zero) yr.add(0);
+  if (chart.y_from_zero && !chart.y_log) yr.add(0);
   const auto xt = nice_ticks(xr.lo, xr.hi, 6);
-  const auto yt = nice_ticks(yr.lo, yr.hi, 5);
+  std::vector<double> yt;
+  if (chart.y_log) {
+    double lo = std::pow(10.0, std::floor(std::log10(yr.lo)));
+    double hi = std::pow(10.0, std::ceil(std::log10(yr.hi)));
+    if (hi <= lo) hi = lo * 10;
+    const bool few_decades = hi / lo <= 100.5;
+    for (double d = lo; d <= hi * 1.0001; d *= 10) {
+      yt.push_back(d);
+      if (few_decades && d * 10 <= hi * 1.0001) {
+        yt.push_back(2 * d);
+        yt.push_back(5 * d);
+      }
+    }
+  } else {
+    yt = nice_ticks(yr.lo, yr.hi, 5);
+  }
   const double x0 = xt.front(), x1 = xt.back(), y0 = yt.front(), y1 = yt.back();
   auto sx = [&](double x) { return left + (x - x0) / (x1 - x0) * (right - left); };
-  auto sy = [&](double y) { return bottom - (y - y0) / (y1 - y0) * (bottom - top); };
-  const int xp = tick_precision(xt[1] - xt[0]), yp = tick_precision(yt[1] - yt[0]);
+  auto sy = [&](double y) {
+    if (chart.y_log) {
+      return bottom - std::log10(y / y0) / std::log10(y1 / y0) * (bottom - top);
+    }
+    return bottom - (y - y0) / (y1 - y0) * (bottom - top);
+  };
+  const int xp = tick_precision(xt[1] - xt[0]);
+  const int yp = chart.y_log ? tick_precision(y0) : tick_precision(yt[1] - yt[0]);
 
   out += "<g class=\"grid\">\n";
   for (double t : yt) {
@@ -255,7 +280,7 @@ std::string render(const Chart& chart) {
     const std::string c(color(i));
     std::vector<std::pair<double, double>> pts;
     for (auto [x, y] : s.points) {
-      if (std::isfinite(x) && std::isfinite(y)) pts.emplace_back(x, y);
+      if (drawable(x, y)) pts.emplace_back(x, y);
     }
     if (pts.empty()) continue;
     std::string line;

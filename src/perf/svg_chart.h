@@ -44,6 +44,9 @@ struct Chart {
   std::vector<Mark> marks;  // dashed vertical lines
   bool x_from_zero = true;  // include 0 in the x range
   bool y_from_zero = true;
+  // A logarithmic y axis (decades, with 2 and 5 between when the range spans few of them):
+  // for latencies that go from tens of milliseconds to seconds. Points with y <= 0 are dropped.
+  bool y_log = false;
   int width = 560;
   int height = 320;
 };

@@ -257,5 +257,29 @@ TEST(SvgChart, EmptySinglePointAndNonFiniteData) {
   EXPECT_EQ(tag_balance(bad), "");
 }
 
+TEST(SvgChart, LogScaleShowsDecadesAndDropsNonPositiveValues) {
+  svg::Chart chart{.title = "ttft", .x_label = "rate", .y_label = "ms"};
+  chart.y_log = true;
+  chart.series.push_back({.name = "fast", .points = {{10, 25}, {20, 30}, {30, 0}, {40, -1}}});
+  chart.series.push_back({.name = "slow", .points = {{10, 100}, {20, 2500}}});
+  const std::string svg = svg::render(chart);
+  // Decade ticks around 25..2500 ms: 10, 100, 1000, 10000.
+  for (const char* tick : {">10<", ">100<", ">1000<", ">10000<"}) {
+    EXPECT_NE(svg.find(tick), std::string::npos) << tick;
+  }
+  // Two points of "fast" survive (0 and -1 have no place on a log axis), two of "slow".
+  size_t circles = 0;
+  for (size_t at = svg.find("<circle"); at != std::string::npos; at = svg.find("<circle", at + 1)) {
+    ++circles;
+  }
+  EXPECT_EQ(circles, 4u);
+  EXPECT_EQ(svg.find("nan"), std::string::npos);
+  EXPECT_EQ(svg.find("inf"), std::string::npos);
+
+  svg::Chart none = chart;
+  none.series = {{.name = "zero", .points = {{1, 0}, {2, -3}}}};
+  EXPECT_NE(svg::render(none).find("no data"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace kgai::perf

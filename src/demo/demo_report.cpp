@@ -119,6 +119,8 @@ std::string comparison_text(const DemoResult::Headline& h) {
   std::string ttft;
   if (!std::isfinite(h.ttft_p90_ratio) || !(h.ttft_p90_ratio > 0)) {
     ttft = "-";
+  } else if (h.ttft_p90_ratio > 0.95 && h.ttft_p90_ratio < 1.05) {
+    ttft = fmt::format("about the same ({:.2f}x)", h.ttft_p90_ratio);
   } else if (h.ttft_p90_ratio >= 1) {
     ttft = fmt::format("{:.1f}x lower", h.ttft_p90_ratio);
   } else {

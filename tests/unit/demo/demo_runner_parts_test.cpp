@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "demo/demo_report.h"
 #include "demo/demo_runner.h"
 #include "demo/replica_sampler.h"
 #include "demo/routers.h"
@@ -110,6 +111,19 @@ TEST(ComparePoliciesTest, NoCommonSustainedRateMeansNoHeadline) {
   EXPECT_FALSE(compare_policies(kgai, policy("rr", {})));
   // A missing figure (NaN) is no basis for a ratio either.
   EXPECT_FALSE(compare_policies(kgai, policy("rr", {stage(10, NAN, 300, 0)})));
+}
+
+TEST(ComparePoliciesTest, Wording) {
+  DemoResult::Headline h{
+      .baseline = "nginx", .rate = 45, .ttft_p90_ratio = 4.12, .throughput_ratio = 1.349};
+  EXPECT_EQ(comparison_text(h),
+            "kgai vs nginx at 45 req/s: TTFT p90 4.1x lower, output tokens/s 1.35x");
+  h.ttft_p90_ratio = 0.5;
+  EXPECT_NE(comparison_text(h).find("TTFT p90 2.0x higher"), std::string::npos);
+  h.ttft_p90_ratio = 0.98;
+  EXPECT_NE(comparison_text(h).find("about the same (0.98x)"), std::string::npos);
+  h.ttft_p90_ratio = NAN;
+  EXPECT_NE(comparison_text(h).find("TTFT p90 -"), std::string::npos);
 }
 
 TEST(ReplicaCountersTest, ReadsVllmNames) {

@@ -101,7 +101,7 @@ TEST(DemoE2eTest, InterruptStopsEverything) {
   // No child survives: the simulator and perf carry the seed in their command lines, the
   // gateway its config file in the output folder.
   std::this_thread::sleep_for(500ms);
-  for (const std::string pattern : {std::string("seed 424242"), out.string()}) {
+  for (const std::string& pattern : {std::string("seed 424242"), out.string()}) {
     // "[s]eed" matches "seed" but not the shell running pgrep, whose command line holds it.
     const std::string regex = "[" + pattern.substr(0, 1) + "]" + pattern.substr(1);
     const std::string check = "pgrep -f '" + regex + "' > /dev/null";

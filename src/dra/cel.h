@@ -34,6 +34,9 @@ struct DeviceView {
 struct Limits {
   size_t max_expression_bytes = 10 * 1024;  // Kubernetes: 10 KiB per selector
   uint64_t max_cost = 1'000'000;            // Kubernetes' per-expression cost limit
+  // Nesting of the expression (parentheses, calls, operators); bounds the interpreter's
+  // recursion so that no input can overflow the stack.
+  int max_nesting_depth = 100;
 };
 
 // A compiled expression. Thread-safe to evaluate concurrently.

@@ -26,14 +26,17 @@ struct DeviceView {
   std::string_view driver;
   const std::map<std::string, std::map<std::string, AttributeValue, std::less<>>, std::less<>>*
       attributes = nullptr;
-  const std::map<std::string, std::map<std::string, Quantity, std::less<>>, std::less<>>*
-      capacity = nullptr;
+  const std::map<std::string, std::map<std::string, Quantity, std::less<>>, std::less<>>* capacity =
+      nullptr;
   bool allow_multiple_allocations = false;
 };
 
 struct Limits {
   size_t max_expression_bytes = 10 * 1024;  // Kubernetes: 10 KiB per selector
-  uint64_t max_cost = 1'000'000;           // Kubernetes' per-expression cost limit
+  uint64_t max_cost = 1'000'000;            // Kubernetes' per-expression cost limit
+  // Nesting of the expression (parentheses, calls, operators); bounds the interpreter's
+  // recursion so that no input can overflow the stack.
+  int max_nesting_depth = 100;
 };
 
 // A compiled expression. Thread-safe to evaluate concurrently.

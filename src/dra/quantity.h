@@ -39,10 +39,14 @@ class Quantity {
 
  private:
   // The value in units of 10^-9 (nano), which covers every suffix exactly; 128 bits hold
-  // up to about 1.7e29 nano = 1.7e20 units (beyond "100Ei").
+  // up to about 1.7e38 nano = 1.7e29 units (far beyond "100Ei").
   __int128 nanos_ = 0;
   // How the value was written (binary or decimal suffix) for to_string().
-  enum class Format : uint8_t { kDecimalSI, kBinarySI, kDecimalExponent } format_ = Format::kDecimalSI;
+  enum class Format : uint8_t {
+    kDecimalSI,
+    kBinarySI,
+    kDecimalExponent
+  } format_ = Format::kDecimalSI;
 };
 
 }  // namespace kgai::dra

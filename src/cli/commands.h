@@ -12,5 +12,6 @@ void add_sim_command(CLI::App& app, int& exit_code);
 void add_perf_command(CLI::App& app, int& exit_code);
 void add_gateway_command(CLI::App& app, int& exit_code);
 void add_demo_command(CLI::App& app, int& exit_code);
+void add_dra_command(CLI::App& app, int& exit_code);
 
 }  // namespace kgai::cli

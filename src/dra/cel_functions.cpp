@@ -103,8 +103,7 @@ Result<Value> convert(std::string_view name, const Value& x) {
     }
     if (auto d = x.as<double>()) {
       // 2^63 is exactly representable; anything at or beyond it does not fit.
-      if (!std::isfinite(*d) || *d <= -9223372036854775808.0 - 1024 ||
-          *d >= 9223372036854775808.0) {
+      if (!std::isfinite(*d) || *d < -9223372036854775808.0 || *d >= 9223372036854775808.0) {
         return fail("range error converting {} to int", *d);
       }
       return Value{static_cast<int64_t>(*d)};

@@ -62,6 +62,8 @@ TEST(CelTest, LiteralsArithmeticAndPrecedence) {
       {"'''tri'ple''' == \"tri'ple\"", true},
       {"\"\"\"two\nlines\"\"\" == 'two\\nlines'", true},
       {"r'a\\d' == 'a\\\\d'", true},
+      {"r'\\' == '\\\\' && R\"\\n\" == '\\\\n'", true},
+      {"int(-9223372036854775808.0) < 0", true},
       {"'\\x41\\u00e9\\101\\t' == 'Aé' + 'A' + '\\t'", true},
       {"b'ab' == b'\\x61b' && size(b'\\xff') == 1", true},
       {"true != false && !false", true},

@@ -1,5 +1,8 @@
 #include "dra/cel.h"
 
+#include <thread>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 #include "unit/dra/cel_test_device.h"
@@ -310,6 +313,23 @@ TEST(CelTest, ProgramKeepsSourceAndIsReusable) {
   auto empty = compile("!('x' in device.attributes['d']) && size(device.capacity) == 0");
   ASSERT_TRUE(empty.has_value());
   EXPECT_TRUE(empty->evaluate(bare).value());
+}
+
+TEST(CelTest, OneProgramEvaluatesFromManyThreads) {
+  TestDevice gpu;
+  auto program = compile(
+      "device.attributes['gpu.nvidia.com'].productName.matches('H[0-9]+') && "
+      "[1, 2, 3].map(x, x * 2).exists(y, y == 6)");
+  ASSERT_TRUE(program.has_value()) << program.error().message;
+  std::vector<std::thread> threads;
+  std::vector<int> trues(4, 0);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 500; ++i) trues[t] += program->evaluate(gpu.view).value_or(false);
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  for (int count : trues) EXPECT_EQ(count, 500);
 }
 
 }  // namespace

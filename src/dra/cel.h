@@ -1,6 +1,14 @@
 // CEL (Common Expression Language) for DRA device selectors: the subset Kubernetes uses,
 // compiled once per DeviceClass or request selector and evaluated against each device.
 // No CEL library is packaged for Debian, hence this interpreter.
+//
+// Semantics worth knowing (they follow cel-go as Kubernetes configures it):
+// - `==` and `!=` across different types are a compile error when both types are known
+//   (`device.driver == 1`); on attribute values, whose types are only known per device, they
+//   are false, as CEL's heterogeneous equality says. int, uint and double compare by value.
+// - `<` `<=` `>` `>=` work on numbers (across int, uint, double), strings, bytes and bools;
+//   other types, quantities and versions included, are errors (use compareTo()).
+// - matches() uses RE2's syntax subset in a linear-time engine (see cel_regex.h).
 #pragma once
 
 #include <cstdint>

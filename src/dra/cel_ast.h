@@ -3,10 +3,10 @@
 #pragma once
 
 #include <memory>
-#include <regex>
 #include <string>
 #include <vector>
 
+#include "dra/cel_regex.h"
 #include "dra/cel_value.h"
 
 namespace kgai::dra::cel {
@@ -65,7 +65,7 @@ struct Node {
   Value literal;
   std::vector<std::unique_ptr<Node>> children;
   // A `matches` call with a literal pattern keeps its compiled regex here.
-  std::shared_ptr<const std::regex> regex;
+  std::shared_ptr<const Regex> regex;
 };
 
 using NodePtr = std::unique_ptr<Node>;

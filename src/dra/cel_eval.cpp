@@ -92,7 +92,13 @@ class Evaluator {
   Result<Value> lookup(const Value& map, const Value& key) {
     auto found = map_lookup(map, key);
     if (!found) return fail(found.error());
-    if (!*found) return fail("no such key: {}", display(key));
+    if (!*found) {
+      // Indexing the device's attributes or capacity by an unknown domain gives an empty
+      // map, not an error (DRA's rule); `in` and has() still see that it is absent.
+      if (map.as<AttributeDomainsRef>()) return Value{AttributeMapRef{nullptr}};
+      if (map.as<CapacityDomainsRef>()) return Value{CapacityMapRef{nullptr}};
+      return fail("no such key: {}", display(key));
+    }
     return std::move(**found);
   }
 

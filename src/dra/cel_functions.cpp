@@ -103,8 +103,7 @@ Result<Value> convert(std::string_view name, const Value& x) {
     }
     if (auto d = x.as<double>()) {
       // 2^63 is exactly representable; anything at or beyond it does not fit.
-      if (!std::isfinite(*d) || *d <= -9223372036854775808.0 - 1024 ||
-          *d >= 9223372036854775808.0) {
+      if (!std::isfinite(*d) || *d < -9223372036854775808.0 || *d >= 9223372036854775808.0) {
         return fail("range error converting {} to int", *d);
       }
       return Value{static_cast<int64_t>(*d)};
@@ -197,12 +196,19 @@ Result<Value> string_method(const Node& call, const std::string& s, std::span<co
   if (name == "startsWith") return Value{s.starts_with(*arg)};
   if (name == "endsWith") return Value{s.ends_with(*arg)};
   if (name == "matches") {
-    if (call.regex) return to_value(regex_search(*call.regex, s));
+    // The engine is linear: charge the subject once per instruction of the program.
+    if (call.regex) {
+      if (auto charged = cost.charge(s.size() * call.regex->program_size() / 8); !charged) {
+        return fail(charged.error());
+      }
+      return Value{call.regex->search(s)};
+    }
     auto regex = compile_regex(*arg);
     if (!regex) return fail(regex.error());
-    // Compiling is the expensive part; charge it like the pattern's size squared (bounded).
-    if (auto charged = cost.charge(arg->size() * 8); !charged) return fail(charged.error());
-    return to_value(regex_search(**regex, s));
+    if (auto charged = cost.charge((s.size() + 8) * (*regex)->program_size() / 8); !charged) {
+      return fail(charged.error());
+    }
+    return Value{(*regex)->search(s)};
   }
   return fail("no such overload: string.{}", name);
 }

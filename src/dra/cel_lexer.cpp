@@ -214,13 +214,6 @@ class Lexer {
         if (!escaped) return escaped;
         continue;
       }
-      if (c == '\\' && raw && pos_ + 1 < src_.size() && src_[pos_ + 1] == quote) {
-        // A raw string still cannot end at an escaped quote; both characters are kept.
-        out.push_back(c);
-        out.push_back(quote);
-        pos_ += 2;
-        continue;
-      }
       out.push_back(c);
       ++pos_;
     }

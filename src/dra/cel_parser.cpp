@@ -17,10 +17,9 @@ namespace {
 
 // Words CEL reserves; they cannot name a variable or function.
 bool is_reserved(std::string_view word) {
-  static constexpr std::array<std::string_view, 19> kReserved = {
-      "as",  "break",  "const", "continue", "else",     "for",       "function",
-      "if",  "import", "let",   "loop",     "package",  "namespace", "return",
-      "var", "void",   "while", "in",       "null_type"};
+  static constexpr std::array<std::string_view, 18> kReserved = {
+      "as",  "break", "const",   "continue",  "else",   "for", "function", "if",    "import",
+      "let", "loop",  "package", "namespace", "return", "var", "void",     "while", "in"};
   for (auto r : kReserved) {
     if (word == r) return true;
   }

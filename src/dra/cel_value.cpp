@@ -119,22 +119,17 @@ Result<std::optional<Value>> map_lookup(const Value& map, const Value& key) {
   const std::string* name = key.as<std::string>();
   if (auto ref = map.as<AttributeDomainsRef>()) {
     if (!name) return std::nullopt;
-    const AttributeMap* inner = nullptr;
-    if (ref->domains) {
-      auto it = ref->domains->find(*name);
-      if (it != ref->domains->end()) inner = &it->second;
-    }
-    // An unknown domain is an empty map, not an error (DRA's rule).
-    return Value{AttributeMapRef{inner}};
+    if (!ref->domains) return std::nullopt;
+    auto it = ref->domains->find(*name);
+    if (it == ref->domains->end()) return std::nullopt;
+    return Value{AttributeMapRef{&it->second}};
   }
   if (auto ref = map.as<CapacityDomainsRef>()) {
     if (!name) return std::nullopt;
-    const CapacityMap* inner = nullptr;
-    if (ref->domains) {
-      auto it = ref->domains->find(*name);
-      if (it != ref->domains->end()) inner = &it->second;
-    }
-    return Value{CapacityMapRef{inner}};
+    if (!ref->domains) return std::nullopt;
+    auto it = ref->domains->find(*name);
+    if (it == ref->domains->end()) return std::nullopt;
+    return Value{CapacityMapRef{&it->second}};
   }
   if (auto ref = map.as<AttributeMapRef>()) {
     if (!name || !ref->map) return std::nullopt;

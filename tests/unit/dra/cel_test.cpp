@@ -1,5 +1,8 @@
 #include "dra/cel.h"
 
+#include <thread>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 #include "unit/dra/cel_test_device.h"
@@ -62,6 +65,8 @@ TEST(CelTest, LiteralsArithmeticAndPrecedence) {
       {"'''tri'ple''' == \"tri'ple\"", true},
       {"\"\"\"two\nlines\"\"\" == 'two\\nlines'", true},
       {"r'a\\d' == 'a\\\\d'", true},
+      {"r'\\' == '\\\\' && R\"\\n\" == '\\\\n'", true},
+      {"int(-9223372036854775808.0) < 0", true},
       {"'\\x41\\u00e9\\101\\t' == 'Aé' + 'A' + '\\t'", true},
       {"b'ab' == b'\\x61b' && size(b'\\xff') == 1", true},
       {"true != false && !false", true},
@@ -105,6 +110,9 @@ TEST(CelTest, InHasAndTernary) {
       {"!('x' in device.attributes['unknown.example.com'])", true},
       {"size(device.attributes['unknown.example.com']) == 0", true},
       {"'gpu.nvidia.com' in device.attributes", true},
+      {"!('unknown.example.com' in device.attributes)", true},
+      {"!has(device.capacity.unknown) && has(device.capacity['gpu.nvidia.com'].memory)", true},
+      {"size(device.capacity.unknown) == 0", true},
       {"has(device.attributes['gpu.nvidia.com'].type)", true},
       {"!has(device.attributes['gpu.nvidia.com'].model)", true},
       {"!has(device.attributes['unknown.example.com'].model)", true},
@@ -177,7 +185,7 @@ TEST(CelTest, MissingKeysAndRuntimeErrors) {
       {"quantity('1GB').sign() == 1", "quantities must match"},
       {"semver('v1').major() == 1", "invalid semantic version"},
       {"'a'.matches('(') ", "invalid pattern"},
-      {"'aaaa'.matches('(a+)+$')", "repeated group"},
+      {"'a'.matches('\\\\bword')", "escape \\b is not supported"},
   });
 }
 
@@ -305,6 +313,23 @@ TEST(CelTest, ProgramKeepsSourceAndIsReusable) {
   auto empty = compile("!('x' in device.attributes['d']) && size(device.capacity) == 0");
   ASSERT_TRUE(empty.has_value());
   EXPECT_TRUE(empty->evaluate(bare).value());
+}
+
+TEST(CelTest, OneProgramEvaluatesFromManyThreads) {
+  TestDevice gpu;
+  auto program = compile(
+      "device.attributes['gpu.nvidia.com'].productName.matches('H[0-9]+') && "
+      "[1, 2, 3].map(x, x * 2).exists(y, y == 6)");
+  ASSERT_TRUE(program.has_value()) << program.error().message;
+  std::vector<std::thread> threads;
+  std::vector<int> trues(4, 0);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 500; ++i) trues[t] += program->evaluate(gpu.view).value_or(false);
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  for (int count : trues) EXPECT_EQ(count, 500);
 }
 
 }  // namespace

@@ -857,13 +857,15 @@ Result<Allocation> Allocator::allocate(const std::vector<ResourceClaim>& claims)
   // skipped for good, so filling a cluster in name order does not rescan its full part.
   while (s.first_open < s.nodes.size() && s.free_upper_bound(s.nodes[s.first_open]) == 0)
     ++s.first_open;
+  // (Admin-access requests may use devices in use: they search full nodes too.)
+  const size_t first_node = least_needed > 0 ? s.first_open : 0;
   // Nodes passed over for lack of free devices; their reasons are written only if no node fits.
   std::vector<std::pair<size_t, int64_t>> too_full;
   auto report_too_full = [&] {
-    if (s.first_open > 0) {
+    if (first_node > 0) {
       result.not_fitting.push_back(
-          {fmt::format("{} .. {}", s.nodes.front(), s.nodes[s.first_open - 1]),
-           {fmt::format("all {} nodes have no free device", s.first_open)}});
+          {fmt::format("{} .. {}", s.nodes.front(), s.nodes[first_node - 1]),
+           {fmt::format("all {} nodes have no free device", first_node)}});
     }
     for (auto [n, free] : too_full) {
       result.not_fitting.push_back(
@@ -872,7 +874,7 @@ Result<Allocation> Allocator::allocate(const std::vector<ResourceClaim>& claims)
                         free, least_needed)}});
     }
   };
-  for (size_t n = s.first_open; n < s.nodes.size(); ++n) {
+  for (size_t n = first_node; n < s.nodes.size(); ++n) {
     const std::string& node = s.nodes[n];
     if (const int64_t free = s.free_upper_bound(node); free < least_needed) {
       too_full.emplace_back(n, free);

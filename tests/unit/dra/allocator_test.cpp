@@ -333,5 +333,96 @@ TEST(AllocatorTest, CombinationsNotPermutationsKeepTheWorstCaseFast) {
   EXPECT_FALSE(a->ok);  // only two GPUs per PCIe root
 }
 
+TEST(AllocatorTest, AdminAccessUsesDevicesInUseWithoutHoldingThem) {
+  std::string held = claim("held", "    requests:\n" + request("gpu", 1));
+  held.replace(
+      held.find("---"), 3,
+      "status:\n  allocation:\n    devices:\n      results:\n      - {request: gpu, driver: "
+      "gpu.nvidia.com, pool: node-a, device: gpu-0}\n---");
+  const Inputs in =
+      read(gpu_slice("node-a", 1) + kGpuClass + held +
+           claim("monitor", "    requests:\n" + request("gpu", 1, "        adminAccess: true\n")) +
+           claim("other", "    requests:\n" + request("gpu", 1)));
+  // The monitor gets gpu-0 despite the holder; "other" does not (gpu-0 is still held).
+  auto a = allocate(in);
+  ASSERT_TRUE(a) << a.error().message;
+  EXPECT_FALSE(a->ok);
+  Inputs only_monitor = in;
+  only_monitor.claims.pop_back();
+  auto m = allocate(only_monitor);
+  ASSERT_TRUE(m && m->ok);
+  ASSERT_EQ(m->claims[0].results.size(), 1u);
+  EXPECT_TRUE(m->claims[0].results[0].admin_access);
+  EXPECT_EQ(allocated_list(
+                only_monitor,
+                *m)["items"][1]["status"]["allocation"]["devices"]["results"][0]["adminAccess"],
+            true);
+}
+
+TEST(AllocatorTest, IncompletePoolStillServesExactCount) {
+  auto a = allocate(read(gpu_slice("node-a", 2, "pool-a", 1, 2) + kGpuClass +
+                         claim("c", "    requests:\n" + request("gpu", 2))));
+  ASSERT_TRUE(a) << a.error().message;
+  EXPECT_TRUE(a->ok);
+}
+
+TEST(AllocatorTest, AllNodesDevicesTieTheClaimToNoNode) {
+  const std::string slice =
+      "apiVersion: resource.k8s.io/v1\nkind: ResourceSlice\nmetadata: {name: net}\nspec:\n"
+      "  driver: gpu.nvidia.com\n  allNodes: true\n  pool: {name: fabric, generation: 1, "
+      "resourceSliceCount: 1}\n"
+      "  devices:\n  - name: vf-0\n    attributes: {type: {string: gpu}}\n---\n";
+  auto a = allocate(read(slice + kGpuClass + claim("c", "    requests:\n" + request("gpu", 1))));
+  ASSERT_TRUE(a && a->ok);
+  EXPECT_TRUE(a->claims[0].node_selector.is_null());
+  EXPECT_FALSE(
+      allocated_list(read(slice + kGpuClass + claim("c", "    requests:\n" + request("gpu", 1))),
+                     *a)["items"][0]["status"]["allocation"]
+          .contains("nodeSelector"));
+}
+
+TEST(AllocatorTest, PerDeviceNodeSelection) {
+  const std::string slice =
+      "apiVersion: resource.k8s.io/v1\nkind: ResourceSlice\nmetadata: {name: mixed}\nspec:\n"
+      "  driver: gpu.nvidia.com\n  perDeviceNodeSelection: true\n"
+      "  pool: {name: rack, generation: 1, resourceSliceCount: 1}\n"
+      "  devices:\n"
+      "  - {name: d-x, nodeName: node-x, attributes: {type: {string: gpu}}}\n"
+      "  - {name: d-y, nodeName: node-y, attributes: {type: {string: gpu}}}\n---\n";
+  AllocatorOptions options;
+  options.node = "node-y";
+  auto a = allocate(read(slice + kGpuClass + claim("c", "    requests:\n" + request("gpu", 1))),
+                    options);
+  ASSERT_TRUE(a && a->ok);
+  EXPECT_EQ(a->claims[0].results[0].device, "d-y");
+  EXPECT_EQ(a->claims[0].node_selector["nodeSelectorTerms"][0]["matchFields"][0]["values"][0],
+            "node-y");
+  // Without per-device node selection a device may not name a node.
+  std::string bad = slice;
+  bad.replace(bad.find("  perDeviceNodeSelection: true\n"), 30, "  allNodes: true\n");
+  Inputs inputs;
+  auto docs = read_documents(bad, "bad.yaml");
+  ASSERT_TRUE(docs);
+  auto added = add_object((*docs)[0], "bad.yaml", inputs);
+  ASSERT_FALSE(added);
+  EXPECT_NE(added.error().message.find("perDeviceNodeSelection"), std::string::npos)
+      << added.error().message;
+}
+
+TEST(AllocatorTest, CommitHoldsDevicesForTheNextAllocation) {
+  const Inputs cluster = read(gpu_slice("node-a", 2) + gpu_slice("node-b", 2) + kGpuClass);
+  Allocator allocator(cluster);
+  const Inputs claims = read(claim("c", "    requests:\n" + request("gpu", 2)));
+  std::vector<std::string> nodes;
+  for (int i = 0; i < 3; ++i) {
+    auto a = allocator.allocate(claims.claims);
+    ASSERT_TRUE(a) << a.error().message;
+    if (!a->ok) break;
+    nodes.push_back(a->node);
+    allocator.commit(*a);
+  }
+  EXPECT_EQ(nodes, (std::vector<std::string>{"node-a", "node-b"}));
+}
+
 }  // namespace
 }  // namespace kgai::dra

@@ -246,7 +246,10 @@ Result<Device> read_device(const Fields& f, const ResourceSlice& slice) {
     };
     if (!value.is_object() || value.size() != 1)
       return fail(bad("needs exactly one of int, bool, string, version"));
-    const auto& [type, v] = *value.items().begin();
+    // (Not a structured binding of *items().begin(): the proxy it refers to is a temporary.)
+    const auto entry = value.begin();
+    const std::string& type = entry.key();
+    const json& v = entry.value();
     cel::AttributeValue av;
     if (type == "int" && v.is_number_integer()) {
       av = v.get<int64_t>();

@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "common/log.h"
+#include "common/text_file.h"
 #include "perf/compare.h"
 #include "perf/config.h"
 #include "perf/merge.h"
@@ -257,11 +258,8 @@ int run_compare(const std::vector<std::string>& dirs, const std::string& out) {
   }
   fmt::print("{}", perf::format_compare_table(perf::compare_table(*runs)));
   if (out.empty()) return 0;
-  std::ofstream file(out, std::ios::binary | std::ios::trunc);
-  file << perf::render_compare_html(*runs);
-  file.close();
-  if (!file) {
-    log::error("cannot write {}", out);
+  if (auto written = write_text_file(out, perf::render_compare_html(*runs)); !written) {
+    log::error("{}", written.error().message);
     return 2;
   }
   fmt::print("comparison: {}\n", out);

@@ -1,5 +1,7 @@
 #include "demo/demo_report.h"
 
+#include "common/text_file.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -43,15 +45,6 @@ nlohmann::json policy_json(const PolicyResult& p) {
           {"prefix_hit_rate", p.prefix_hit_rate ? num(*p.prefix_hit_rate) : nlohmann::json()},
           {"requests_per_replica", p.requests_per_replica},
           {"stages", std::move(stages)}};
-}
-
-Result<void> write_file(const std::filesystem::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) return fail("cannot write {}: {}", path.string(), std::strerror(errno));
-  out << text;
-  out.close();
-  if (!out) return fail("cannot write {}: {}", path.string(), std::strerror(errno));
-  return {};
 }
 
 std::string ms(double seconds) { return perf::svg::fixed(seconds * 1e3, 1); }
@@ -109,10 +102,12 @@ Result<void> write_demo_report(const DemoResult& result, const std::string& dir)
   std::filesystem::create_directories(dir, ec);
   if (ec) return fail("cannot create report directory {}: {}", dir, ec.message());
   const std::filesystem::path base(dir);
-  if (auto w = write_file(base / "summary.json", summary_json(result).dump(2) + "\n"); !w) {
+  if (auto w =
+          write_text_file((base / "summary.json").string(), summary_json(result).dump(2) + "\n");
+      !w) {
     return w;
   }
-  return write_file(base / "index.html", render_demo_html(result));
+  return write_text_file((base / "index.html").string(), render_demo_html(result));
 }
 
 std::string comparison_text(const DemoResult::Headline& h) {

@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "common/text_file.h"
 #include "demo/child_process.h"
 #include "demo/replica_sampler.h"
 #include "demo/routers.h"
@@ -205,14 +206,6 @@ Result<int> wait_child(ChildProcess& child, std::chrono::seconds timeout,
   }
 }
 
-Result<void> write_text(const fs::path& path, const std::string& text) {
-  std::ofstream out(path);
-  out << text;
-  out.close();
-  if (!out) return fail("cannot write {}", path.string());
-  return {};
-}
-
 // Runs perf against `url` with the demo's config; its report folder is `dir`.
 Result<void> run_perf(const DemoOptions& o, const fs::path& config, const std::string& url,
                       const fs::path& dir, const Plan& plan, const std::atomic<bool>& stop) {
@@ -268,7 +261,7 @@ Result<DemoResult> run_demo(const DemoOptions& o,
   fs::create_directories(work, ec);
   if (ec) return fail("cannot create {}: {}", work.string(), ec.message());
   const fs::path config = work / "perf.yaml";
-  if (auto w = write_text(config, perf_config(*plan)); !w) return fail(w.error());
+  if (auto w = write_text_file(config.string(), perf_config(*plan)); !w) return fail(w.error());
 
   DemoResult result;
   result.started_at = utc_now();
@@ -296,7 +289,8 @@ Result<DemoResult> run_demo(const DemoOptions& o,
     check.rates = {plan->rates.back()};
     check.stage_seconds = o.quick ? 2 : 4;
     const fs::path check_config = work / "host-check.yaml";
-    if (auto w = write_text(check_config, perf_config(check)); !w) return fail(w.error());
+    if (auto w = write_text_file(check_config.string(), perf_config(check)); !w)
+      return fail(w.error());
     if (auto r = run_perf(o, check_config, pool->urls.front(), work / "host-check", check, stop);
         !r) {
       return fail(r.error());

@@ -16,20 +16,13 @@
 #include <fmt/format.h>
 
 #include "common/http_client.h"
+#include "common/text_file.h"
 
 namespace kgai::demo {
 namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-
-Result<void> write_file(const fs::path& path, const std::string& text) {
-  std::ofstream out(path);
-  out << text;
-  out.close();
-  if (!out) return fail("cannot write {}", path.string());
-  return {};
-}
 
 // Gateway configs for the comparison profiles (EndpointPickerConfig shape).
 std::string gateway_config(const std::string& policy) {
@@ -209,7 +202,8 @@ Result<Router> start_router(const PolicySpec& policy, const RouterSetup& setup) 
         fs::create_directories(dir / sub, ec);
       }
       const fs::path conf = dir / "nginx.conf";
-      if (auto w = write_file(conf, nginx_config(setup, fs::absolute(dir), *port)); !w) {
+      if (auto w = write_text_file(conf.string(), nginx_config(setup, fs::absolute(dir), *port));
+          !w) {
         return fail(w.error());
       }
       argv = {program,
@@ -221,7 +215,8 @@ Result<Router> start_router(const PolicySpec& policy, const RouterSetup& setup) 
               fs::absolute(conf).string()};
     } else {
       const fs::path conf = dir / "haproxy.cfg";
-      if (auto w = write_file(conf, haproxy_config(setup, *port)); !w) return fail(w.error());
+      if (auto w = write_text_file(conf.string(), haproxy_config(setup, *port)); !w)
+        return fail(w.error());
       argv = {program, "-db", "-f", fs::absolute(conf).string()};
     }
     auto process = ChildProcess::start(std::move(argv), log);
@@ -235,7 +230,7 @@ Result<Router> start_router(const PolicySpec& policy, const RouterSetup& setup) 
                                    "127.0.0.1:0",     "--endpoints", endpoints};
   if (const std::string config = gateway_config(policy.name); !config.empty()) {
     const fs::path path = dir / "gateway.yaml";
-    if (auto w = write_file(path, config); !w) return fail(w.error());
+    if (auto w = write_text_file(path.string(), config); !w) return fail(w.error());
     argv.insert(argv.end(), {"--config", path.string()});
   }
   auto process = ChildProcess::start(std::move(argv), log);

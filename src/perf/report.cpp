@@ -14,21 +14,13 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "common/text_file.h"
 #include "perf/records_file.h"
 #include "perf/report_html.h"
 
 namespace kgai::perf {
 
 namespace {
-
-Result<void> write_file(const std::filesystem::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) return fail("cannot write {}: {}", path.string(), std::strerror(errno));
-  out << text;
-  out.close();
-  if (!out) return fail("cannot write {}: {}", path.string(), std::strerror(errno));
-  return {};
-}
 
 std::string cpu_model() {
   std::ifstream in("/proc/cpuinfo");
@@ -163,7 +155,7 @@ Result<void> write_reports(const RunResult& run, const PerfConfig& config, const
   const auto& percentiles = config.report.percentiles;
   const auto& goodput = config.report.goodput;
   auto put = [&](const std::string& name, const std::string& text) {
-    return write_file(base / (prefix + name), text);
+    return write_text_file((base / (prefix + name)).string(), text);
   };
 
   if (config.report.summary) {

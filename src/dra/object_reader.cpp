@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -503,10 +504,27 @@ Result<ResourceClaim> read_claim(const json& object, const std::string& where) {
     }
     c.requests.push_back(std::move(req));
   }
+  // What a constraint or config may name: a request, or a request/subrequest.
+  auto unknown_request = [&](const std::vector<std::string>& names) -> std::optional<std::string> {
+    for (const auto& name : names) {
+      bool found = false;
+      for (const auto& r : c.requests) {
+        found = found || name == r.name;
+        for (const auto& sub : r.first_available) found = found || name == r.name + "/" + sub.name;
+      }
+      if (!found) return name;
+    }
+    return std::nullopt;
+  };
   KGAI_TRY(constraints, devices.list("constraints"));
   for (const auto& k : constraints) {
     DeviceConstraint dc;
     KGAI_TRY(reqs, k.strings("requests"));
+    if (auto bad = unknown_request(reqs)) {
+      return fail(k.error("requests",
+                          "'{}' is not the name of a request (or request/subrequest) of this claim",
+                          *bad));
+    }
     dc.requests = std::move(reqs);
     KGAI_TRY(match, k.string("matchAttribute"));
     KGAI_TRY(distinct, k.string("distinctAttribute"));
@@ -522,6 +540,11 @@ Result<ResourceClaim> read_claim(const json& object, const std::string& where) {
   for (const auto& item : config) {
     DeviceClaimConfig cc;
     KGAI_TRY(reqs, item.strings("requests"));
+    if (auto bad = unknown_request(reqs)) {
+      return fail(item.error(
+          "requests", "'{}' is not the name of a request (or request/subrequest) of this claim",
+          *bad));
+    }
     cc.requests = std::move(reqs);
     KGAI_TRY(opaque, read_opaque(item));
     cc.opaque = std::move(opaque);

@@ -108,6 +108,22 @@ TEST(ObjectReaderTest, ErrorsNameTheObjectAndTheField) {
   EXPECT_NE(error_of(both).find("exactly one of exactly and firstAvailable"), std::string::npos);
 }
 
+TEST(ObjectReaderTest, ConstraintsAndConfigNameExistingRequests) {
+  const std::string head =
+      "apiVersion: resource.k8s.io/v1\nkind: ResourceClaim\nmetadata: {name: c}\nspec:\n  "
+      "devices:\n"
+      "    requests:\n    - name: gpus\n      firstAvailable: [{name: big, deviceClassName: x}]\n";
+  EXPECT_EQ(error_of(head + "    constraints: [{requests: [gpus/big], matchAttribute: a}]\n"),
+            "(no error)");
+  EXPECT_NE(error_of(head + "    constraints: [{requests: [gpu], matchAttribute: a}]\n")
+                .find("spec.devices.constraints[0].requests: 'gpu' is not the name of a request"),
+            std::string::npos);
+  EXPECT_NE(error_of(head + "    config: [{requests: [gpus/small], opaque: {driver: d}}]\n")
+                .find("spec.devices.config[0].requests: 'gpus/small'"),
+            std::string::npos)
+      << error_of(head + "    config: [{requests: [gpus/small], opaque: {driver: d}}]\n");
+}
+
 TEST(ObjectReaderTest, Limits) {
   std::string many =
       "apiVersion: resource.k8s.io/v1\nkind: ResourceSlice\nmetadata: {name: s}\nspec:\n"

@@ -52,6 +52,7 @@ struct Proxy::Impl : std::enable_shared_from_this<Proxy::Impl> {
         scheduler(this->config.profile, this->config.saturation.metrics_staleness_threshold),
         flow(this->config.flow_control),
         upstream(loop, upstream_options(this->options)),
+        control(loop, control_options(this->options)),
         tick(loop),
         models_timer(loop),
         rng(std::random_device{}()) {}
@@ -61,6 +62,18 @@ struct Proxy::Impl : std::enable_shared_from_this<Proxy::Impl> {
     u.connect_timeout = o.connect_timeout;
     u.header_timeout = o.header_timeout;
     u.idle_timeout = o.idle_timeout;
+    return u;
+  }
+
+  // The gateway's own requests (/v1/models): a model server that hangs on them must not hold a
+  // connection for the inference timeouts (minutes); the next refresh asks again anyway.
+  static http::UpstreamOptions control_options(const ProxyOptions& o) {
+    http::UpstreamOptions u;
+    u.connect_timeout = o.connect_timeout;
+    u.header_timeout =
+        std::min<std::chrono::milliseconds>(o.models_refresh, std::chrono::seconds(5));
+    u.idle_timeout = u.header_timeout;
+    u.max_idle_per_host = 2;
     return u;
   }
 
@@ -81,6 +94,7 @@ struct Proxy::Impl : std::enable_shared_from_this<Proxy::Impl> {
   Scheduler scheduler;
   FlowController flow;
   http::UpstreamPool upstream;
+  http::UpstreamPool control;
   std::unique_ptr<http::Server> server;
   Timer tick;
   Timer models_timer;
@@ -502,8 +516,8 @@ void Proxy::Impl::refresh_models() {
     http::UpstreamRequest request;
     request.method = "GET";
     request.target = "/v1/models";
-    upstream.send(e.endpoint->host, e.endpoint->port, std::move(request),
-                  std::make_shared<ModelsFetch>(finish_one));
+    control.send(e.endpoint->host, e.endpoint->port, std::move(request),
+                 std::make_shared<ModelsFetch>(finish_one));
   }
   models_timer.arm(Clock::now() + options.models_refresh, [weak] {
     if (auto self = weak.lock(); self && !self->stopped) self->refresh_models();

@@ -10,7 +10,7 @@
 //   - waiting for the response to finish before parsing a pipelined request,
 //   - draining input after an error answer or "Connection: close" (a lingering close, so the
 //     peer reads our answer instead of a reset).
-// A single watchdog timer per connection enforces whichever deadline applies now.
+// A single timer per connection enforces whichever deadline applies now (lazy_deadline.h).
 #include "common/http_server.h"
 
 #include <utility>
@@ -41,6 +41,7 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include "common/asio_internal.h"
+#include "common/lazy_deadline.h"
 #include "common/log.h"
 
 namespace kgai::http {
@@ -198,9 +199,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void response_complete();
   void begin_linger();
 
-  void set_deadline(SteadyTime deadline);
-  void arm_watchdog(SteadyTime when);
-  void on_watchdog(const error_code& ec);
+  void set_deadline(SteadyTime deadline) { deadline_.set(deadline); }
+  friend class LazyDeadline<Connection>;
+  void on_deadline_passed();
 
   std::shared_ptr<Listener> listener_;
   const ServerOptions& options_;
@@ -212,9 +213,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Wakes the coroutine when it waits for a response to finish (a timer set to "never" and
   // cancelled, since asio 1.74 has no channel).
   asio::steady_timer wake_;
-  asio::steady_timer watchdog_;
-  SteadyTime deadline_ = kNever;
-  SteadyTime watchdog_expiry_ = kNever;
+  LazyDeadline<Connection> deadline_;
 
   // The request being answered (not owned: the handler holds it). Cleared once the response
   // is written or the Exchange is destroyed.
@@ -404,7 +403,7 @@ Connection::Connection(std::shared_ptr<Listener> listener, tcp::socket socket)
       // parse instead of growing the buffer.
       buffer_(options_.max_header_bytes + 2 * kReadChunk),
       wake_(socket_.get_executor()),
-      watchdog_(socket_.get_executor()) {
+      deadline_(socket_.get_executor(), this) {
   registration_ = listener_->add(this);
   // Writes are tried synchronously first (see flush()); they must never block the loop.
   error_code ignored;
@@ -839,7 +838,7 @@ void Connection::close() {
   error_code ignored;
   socket_.close(ignored);
   wake_.cancel();
-  watchdog_.cancel();
+  deadline_.cancel();
   listener_->remove(registration_);
   if (Exchange* exchange = std::exchange(current_, nullptr)) exchange->connection_closed();
 }
@@ -847,29 +846,10 @@ void Connection::close() {
 // ---------------------------------------------------------------------------------------
 // Connection: deadlines
 
-// One timer serves every deadline: moving the deadline later costs nothing (the timer
-// re-arms itself when it fires early), only moving it earlier re-arms the timer.
-void Connection::set_deadline(SteadyTime deadline) {
-  deadline_ = deadline;
-  if (deadline < watchdog_expiry_) arm_watchdog(deadline);
-}
-
-void Connection::arm_watchdog(SteadyTime when) {
-  watchdog_expiry_ = when;
-  watchdog_.expires_at(when);
-  watchdog_.async_wait(
-      [self = shared_from_this()](const error_code& ec) { self->on_watchdog(ec); });
-}
-
-void Connection::on_watchdog(const error_code& ec) {
-  if (ec == asio::error::operation_aborted || closed_) return;
-  watchdog_expiry_ = kNever;
-  if (deadline_ <= Clock::now()) {
-    log::debug("http connection: timeout");
-    close();
-  } else if (deadline_ != kNever) {
-    arm_watchdog(deadline_);
-  }
+void Connection::on_deadline_passed() {
+  if (closed_) return;
+  log::debug("http connection: timeout");
+  close();
 }
 
 }  // namespace

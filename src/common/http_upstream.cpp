@@ -9,8 +9,8 @@
 //   body        (idle_timeout)     -> each read is parsed in place: Beast's basic_parser hands
 //                                     body pieces straight from the read buffer to on_body
 //   idle                           -> back in the pool after a complete keep-alive response
-// One watchdog timer per connection enforces whichever deadline applies (moving a deadline
-// later costs nothing; the timer re-arms itself when it fires early).
+// One timer per connection enforces whichever deadline applies (lazy_deadline.h: moving a
+// deadline later costs nothing; the timer re-arms itself when it fires early).
 //
 // Ownership: while a request is in flight the connection and the exchange point at each
 // other (shared), and the pending asio operations hold the connection. Every end of the
@@ -41,6 +41,7 @@
 #include <boost/optional/optional.hpp>
 
 #include "common/asio_internal.h"
+#include "common/lazy_deadline.h"
 #include "common/log.h"
 
 namespace kgai::http {
@@ -318,9 +319,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void fail(Kind kind, std::string message);
   std::string where() const { return fmt::format("{}:{}", target_.host, target_.port); }
 
-  void set_deadline(SteadyTime deadline);
-  void arm_watchdog(SteadyTime when);
-  void on_watchdog(const error_code& ec);
+  void set_deadline(SteadyTime deadline) { deadline_.set(deadline); }
+  friend class LazyDeadline<Connection>;
+  void on_deadline_passed();
 
   PoolCore* pool_;  // null once the pool is gone
   // A copy: a callback may destroy the pool while this connection is still on the stack.
@@ -330,9 +331,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string host_header_;
   tcp::socket socket_;
   std::optional<tcp::resolver> resolver_;
-  asio::steady_timer watchdog_;
-  SteadyTime deadline_ = kNever;
-  SteadyTime watchdog_expiry_ = kNever;
+  LazyDeadline<Connection> deadline_;
 
   // Kept across requests, so that a kept-alive connection allocates nothing per request for
   // its buffers once warm.
@@ -375,7 +374,7 @@ Connection::Connection(PoolCore& pool, HostPort target)
       options_(pool.options()),
       target_(std::move(target)),
       socket_(pool.io()),
-      watchdog_(pool.io()),
+      deadline_(pool.io().get_executor(), this),
       // A header over the limit fails in the parser before the buffer outgrows this.
       buffer_(options_.max_header_bytes + 2 * kReadChunk) {
   registration_ = pool.add(this);
@@ -675,7 +674,7 @@ void Connection::close() {
   error_code ignored;
   socket_.close(ignored);
   if (resolver_) resolver_->cancel();
-  watchdog_.cancel();
+  deadline_.cancel();
   if (pool_ != nullptr) pool_->remove(registration_);
 }
 
@@ -688,26 +687,7 @@ bool Connection::unusable() {
 // ---------------------------------------------------------------------------------------
 // Connection: deadlines
 
-void Connection::set_deadline(SteadyTime deadline) {
-  deadline_ = deadline;
-  if (deadline < watchdog_expiry_) arm_watchdog(deadline);
-}
-
-void Connection::arm_watchdog(SteadyTime when) {
-  watchdog_expiry_ = when;
-  watchdog_.expires_at(when);
-  watchdog_.async_wait(
-      [self = shared_from_this()](const error_code& ec) { self->on_watchdog(ec); });
-}
-
-void Connection::on_watchdog(const error_code& ec) {
-  if (ec == asio::error::operation_aborted || phase_ == Phase::kClosed) return;
-  watchdog_expiry_ = kNever;
-  if (deadline_ == kNever) return;
-  if (deadline_ > Clock::now()) {
-    arm_watchdog(deadline_);
-    return;
-  }
+void Connection::on_deadline_passed() {
   switch (phase_) {
     case Phase::kConnecting:
       fail(Kind::kConnect, fmt::format("connect {}: timed out after {} ms", where(),

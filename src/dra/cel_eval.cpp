@@ -1,6 +1,7 @@
 #include "dra/cel_eval.h"
 
 #include <limits>
+#include <type_traits>
 
 #include "dra/cel_functions.h"
 
@@ -268,9 +269,9 @@ class Evaluator {
 
   Result<Value> arithmetic(Op op, const Value& a, const Value& b) {
     if (auto x = a.as<int64_t>()) {
-      if (auto y = b.as<int64_t>()) return int_arithmetic(op, *x, *y);
+      if (auto y = b.as<int64_t>()) return integer_arithmetic<int64_t>(op, *x, *y);
     } else if (auto x = a.as<uint64_t>()) {
-      if (auto y = b.as<uint64_t>()) return uint_arithmetic(op, *x, *y);
+      if (auto y = b.as<uint64_t>()) return integer_arithmetic<uint64_t>(op, *x, *y);
     } else if (auto x = a.as<double>()) {
       if (auto y = b.as<double>()) {
         switch (op) {
@@ -314,8 +315,12 @@ class Evaluator {
     return fail("no such overload: {} {} {}", type_name(a), op_symbol(op), type_name(b));
   }
 
-  static Result<Value> int_arithmetic(Op op, int64_t x, int64_t y) {
-    int64_t r = 0;
+  // int and uint arithmetic alike: overflow and division by zero are errors, as in CEL.
+  template <typename T>
+  static Result<Value> integer_arithmetic(Op op, T x, T y) {
+    constexpr bool kSigned = std::is_signed_v<T>;
+    constexpr std::string_view kType = kSigned ? "int" : "uint";
+    T r = 0;
     bool overflow = false;
     switch (op) {
       case Op::kAdd:
@@ -330,41 +335,19 @@ class Evaluator {
       case Op::kDiv:
       case Op::kMod:
         if (y == 0) return fail("{}", op == Op::kDiv ? "division by zero" : "modulus by zero");
-        if (x == std::numeric_limits<int64_t>::min() && y == -1) {
+        if (kSigned && x == std::numeric_limits<T>::min() && y == T(-1)) {
           overflow = true;
         } else {
           r = op == Op::kDiv ? x / y : x % y;
         }
         break;
       default:
-        return fail("no such overload: int {} int", op_symbol(op));
+        return fail("no such overload: {} {} {}", kType, op_symbol(op), kType);
     }
-    if (overflow) return fail("integer overflow in {} {} {}", x, op_symbol(op), y);
-    return Value{r};
-  }
-
-  static Result<Value> uint_arithmetic(Op op, uint64_t x, uint64_t y) {
-    uint64_t r = 0;
-    bool overflow = false;
-    switch (op) {
-      case Op::kAdd:
-        overflow = __builtin_add_overflow(x, y, &r);
-        break;
-      case Op::kSub:
-        overflow = __builtin_sub_overflow(x, y, &r);
-        break;
-      case Op::kMul:
-        overflow = __builtin_mul_overflow(x, y, &r);
-        break;
-      case Op::kDiv:
-      case Op::kMod:
-        if (y == 0) return fail("{}", op == Op::kDiv ? "division by zero" : "modulus by zero");
-        r = op == Op::kDiv ? x / y : x % y;
-        break;
-      default:
-        return fail("no such overload: uint {} uint", op_symbol(op));
+    if (overflow) {
+      if (kSigned) return fail("integer overflow in {} {} {}", x, op_symbol(op), y);
+      return fail("unsigned integer overflow in {}u {} {}u", x, op_symbol(op), y);
     }
-    if (overflow) return fail("unsigned integer overflow in {}u {} {}u", x, op_symbol(op), y);
     return Value{r};
   }
 

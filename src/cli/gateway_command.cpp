@@ -35,7 +35,7 @@ struct GatewayFlags {
   int scrape_interval_ms = 50;
   double stale_after = 0;  // 0: the config's metricsStalenessThreshold
   int max_attempts = 3;
-  int64_t max_body_bytes = 32 << 20;
+  int64_t max_body_bytes = static_cast<int64_t>(http::kDefaultMaxBodyBytes);
   double request_timeout = 0;
   int threads = 1;
 };

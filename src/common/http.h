@@ -1,6 +1,7 @@
 // HTTP/1.1 message types shared by the server and the client. Plain values: no Beast here.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +34,11 @@ struct Response {
 
   std::string_view header(std::string_view name) const { return find_header(headers, name); }
 };
+
+// The default request-body limit of every kgai server (the gateway and the simulator alike),
+// so that the gateway never forwards a body its model servers would refuse with 413. Large
+// enough for a few base64 images in a chat request; --max-body-bytes changes it on both.
+inline constexpr std::size_t kDefaultMaxBodyBytes = 16u << 20;
 
 // The standard reason phrase ("Not Found"), or "Unknown".
 std::string_view reason_phrase(int status);

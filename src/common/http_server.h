@@ -27,7 +27,7 @@ struct ServerOptions {
   std::string address = "127.0.0.1";
   uint16_t port = 0;  // 0 picks a free port; listen() returns it
   std::size_t max_header_bytes = 16 * 1024;
-  std::size_t max_body_bytes = 8 * 1024 * 1024;
+  std::size_t max_body_bytes = kDefaultMaxBodyBytes;
   // Time allowed to receive one whole request once its first byte arrived.
   std::chrono::milliseconds read_timeout{30'000};
   // Time a keep-alive connection may sit idle between requests.

@@ -23,6 +23,7 @@
 #include <string_view>
 
 #include "common/event_loop.h"
+#include "common/http.h"
 #include "common/result.h"
 #include "gateway/config.h"
 #include "gateway/datastore.h"
@@ -33,7 +34,7 @@ namespace kgai::gateway {
 struct ProxyOptions {
   std::string address = "0.0.0.0";
   uint16_t port = 8080;
-  size_t max_body_bytes = 32u << 20;  // 413 beyond
+  size_t max_body_bytes = http::kDefaultMaxBodyBytes;  // 413 beyond
   int max_attempts = 3;               // endpoints tried for one request
   std::chrono::milliseconds connect_timeout{2'000};
   std::chrono::milliseconds header_timeout{300'000};  // request sent -> response headers

@@ -4,7 +4,7 @@ PRESET ?= default
 DEMO_OUT ?= kgai-demo
 BUILD_DIR = $(if $(filter default,$(PRESET)),build,build-$(PRESET))
 
-.PHONY: deps build test demo bench clean format
+.PHONY: deps build test asan-integration demo bench clean format
 
 deps:
 	@scripts/deps.sh
@@ -15,6 +15,10 @@ build: deps
 
 test: build
 	@ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) --timeout 300
+
+# The gateway and simulator end-to-end tests against a kgai built with ASan + UBSan.
+asan-integration: deps
+	@JOBS=$(JOBS) scripts/asan_integration.sh
 
 # The main job: the routing shoot-out of `kgai demo` (about three minutes); the report lands in
 # $(DEMO_OUT)/index.html. DEMO_ARGS adds flags, e.g. DEMO_ARGS=--quick.

@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <charconv>
+#include <cmath>
 #include <csignal>
 #include <memory>
 #include <thread>
@@ -36,7 +37,13 @@ struct GatewayFlags {
   double stale_after = 0;  // 0: the config's metricsStalenessThreshold
   int max_attempts = 3;
   int64_t max_body_bytes = static_cast<int64_t>(http::kDefaultMaxBodyBytes);
-  double request_timeout = 0;
+  double request_timeout = 600;
+  double ttfb_timeout = 120;
+  bool expose_debug = false;
+  std::string objective_header = "x-gateway-inference-objective";
+  int outlier_failures = 5;
+  double outlier_base_ejection = 5;
+  int outlier_max_percent = 50;
   int threads = 1;
 };
 
@@ -114,6 +121,13 @@ int run_gateway(const GatewayFlags& f) {
         "1-64");
     return 2;
   }
+  if (!(f.request_timeout >= 0) || !(f.ttfb_timeout > 0) || !(f.outlier_base_ejection > 0) ||
+      f.outlier_failures < 0 || f.outlier_max_percent < 0 || f.outlier_max_percent > 100) {
+    log::error(
+        "--request-timeout must be >= 0 (0: none), --ttfb-timeout and --outlier-base-ejection "
+        "positive, --outlier-failures >= 0 (0: off), --outlier-max-ejection-percent 0-100");
+    return 2;
+  }
   auto config = f.config_file.empty()
                     ? Result<gateway::GatewayConfig>(gateway::default_gateway_config())
                     : gateway::load_gateway_config(f.config_file);
@@ -167,6 +181,14 @@ int run_gateway(const GatewayFlags& f) {
     options.max_attempts = f.max_attempts;
     options.max_body_bytes = static_cast<size_t>(f.max_body_bytes);
     options.request_timeout = f.request_timeout;
+    options.header_timeout =
+        std::chrono::milliseconds(static_cast<int64_t>(std::ceil(f.ttfb_timeout * 1000)));
+    options.expose_debug = f.expose_debug;
+    options.objective_header = f.objective_header;
+    options.outliers.consecutive_failures = f.outlier_failures;
+    options.outliers.base_ejection =
+        std::chrono::milliseconds(static_cast<int64_t>(std::ceil(f.outlier_base_ejection * 1000)));
+    options.outliers.max_ejection_percent = f.outlier_max_percent;
     options.reuse_port = f.threads > 1;
     proxies.push_back(
         std::make_unique<gateway::Proxy>(*loops.back(), options, *config, datastore, &events));
@@ -177,15 +199,18 @@ int run_gateway(const GatewayFlags& f) {
     }
     port = *bound;  // the others join the port the first one got (it may have been 0)
   }
-  EventLoop& loop = *loops.front();
   gateway::Proxy& proxy = *proxies.front();
+  // /metrics has a loop and thread of its own: rendering a big page must never hold up
+  // proxying, and a scraper that reads slowly holds only this loop.
+  EventLoop metrics_loop;
   std::unique_ptr<http::Server> metrics_server;
   if (metrics_listen) {
     http::ServerOptions mo;
     mo.address = metrics_listen->host;
     mo.port = metrics_listen->port;
     metrics_server = std::make_unique<http::Server>(
-        loop, mo, [&](http::Request&& request, std::shared_ptr<http::ResponseStream> stream) {
+        metrics_loop, mo,
+        [&](http::Request&& request, std::shared_ptr<http::ResponseStream> stream) {
           http::Response r;
           if (request.path() != "/metrics") {
             r.status = 404;
@@ -219,12 +244,18 @@ int run_gateway(const GatewayFlags& f) {
 
   std::vector<std::thread> threads;
   for (auto& l : loops) threads.emplace_back([l = l.get()] { l->run(); });
+  if (metrics_server) threads.emplace_back([&] { metrics_loop.run(); });
   log::info("signal {}: stopping", wait_for_stop_signal(signals));
   for (size_t i = 0; i < loops.size(); ++i) {
     loops[i]->post([&, i] {
       proxies[i]->stop();
-      if (i == 0 && metrics_server) metrics_server->stop();
       loops[i]->stop();
+    });
+  }
+  if (metrics_server) {
+    metrics_loop.post([&] {
+      metrics_server->stop();
+      metrics_loop.stop();
     });
   }
   for (auto& t : threads) t.join();
@@ -265,7 +296,33 @@ void add_gateway_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   gw->add_option("--max-body-bytes", f->max_body_bytes, "Largest request body (413 beyond)")
       ->capture_default_str();
-  gw->add_option("--request-timeout", f->request_timeout, "Seconds for a whole request (0: none)");
+  gw->add_option("--request-timeout", f->request_timeout,
+                 "Seconds for a whole request, queueing included (0: none); past it the client "
+                 "gets 504, or a cut stream")
+      ->capture_default_str();
+  gw->add_option("--ttfb-timeout", f->ttfb_timeout,
+                 "Seconds from sending a request to an endpoint to its response headers; past it "
+                 "the request moves to the next endpoint. A non-streaming request's headers come "
+                 "with the whole answer: raise it for long non-streaming generations")
+      ->capture_default_str();
+  gw->add_flag("--expose-debug", f->expose_debug,
+               "Let clients see how the pool is laid out: the decision trace (x-kgai-debug: 1), "
+               "x-gateway-destination-endpoint-served, and endpoint addresses in error bodies");
+  gw->add_option("--objective-header", f->objective_header,
+                 "Header naming the request's objective (its priority). Whoever can set it can "
+                 "raise their own priority: behind a Gateway, use a header the Gateway sets and "
+                 "strips from clients; \"\" ignores objectives")
+      ->capture_default_str();
+  gw->add_option("--outlier-failures", f->outlier_failures,
+                 "Failed requests in a row (refused, reset, timed out, 5xx) that eject an "
+                 "endpoint (0: never eject)")
+      ->capture_default_str();
+  gw->add_option("--outlier-base-ejection", f->outlier_base_ejection,
+                 "Seconds of the first ejection; each further one doubles it (up to 300 s)")
+      ->capture_default_str();
+  gw->add_option("--outlier-max-ejection-percent", f->outlier_max_percent,
+                 "Most of the pool ejected at once, in percent")
+      ->capture_default_str();
   gw->add_option("--threads", f->threads,
                  "Proxy threads, each with its own event loop on the same port (SO_REUSEPORT)")
       ->capture_default_str();

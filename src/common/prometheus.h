@@ -38,8 +38,8 @@ std::string format_value(double value);
 std::optional<double> parse_value(std::string_view text);
 
 // Builds exposition text. Families must be declared before their samples; the writer
-// escapes label values and HELP text. Counters are named by the caller as they appear
-// on the wire (e.g. "vllm:prompt_tokens_total").
+// escapes label values and HELP text (invalid UTF-8 in them becomes U+FFFD). Counters are named by
+// the caller as they appear on the wire (e.g. "vllm:prompt_tokens_total").
 class TextWriter {
  public:
   // Writes "# HELP name help" and "# TYPE name type".

@@ -8,6 +8,7 @@
 #include <fmt/core.h>
 
 #include "common/prometheus.h"
+#include "common/utf8.h"
 
 namespace kgai::prom {
 namespace {
@@ -55,6 +56,9 @@ void append_count(std::string& out, uint64_t count) {
 
 // HELP text escapes only backslash and newline (a double quote is literal there).
 void append_escaped_help(std::string& out, std::string_view help) {
+  // Prometheus rejects a page with invalid UTF-8 anywhere: repair it rather than lose the page.
+  std::string repaired;
+  if (!is_valid_utf8(help)) help = repaired = repair_utf8(help);
   std::size_t start = 0;
   for (std::size_t i = 0; i < help.size(); ++i) {
     char c = help[i];
@@ -67,6 +71,10 @@ void append_escaped_help(std::string& out, std::string_view help) {
 }
 
 void append_escaped_label_value(std::string& out, std::string_view value) {
+  // Label values often come from clients (a model name): one invalid byte would make
+  // Prometheus reject the whole page until a restart, so it is repaired here, for every caller.
+  std::string repaired;
+  if (!is_valid_utf8(value)) value = repaired = repair_utf8(value);
   std::size_t start = 0;
   for (std::size_t i = 0; i < value.size(); ++i) {
     const char* escaped;

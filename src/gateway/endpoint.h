@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -62,6 +63,14 @@ struct EngineMetrics {
 // Counters the proxy updates while requests run, shared by every snapshot of one endpoint.
 struct EndpointLoad {
   std::atomic<int64_t> in_flight{0};  // requests the gateway sent and not yet finished
+  // Outlier detection (gateway/outlier_detector.h): the end of the current ejection as
+  // steady-clock ticks (0: never ejected), and how many ejections there were.
+  std::atomic<int64_t> ejected_until{0};
+  std::atomic<uint64_t> ejections{0};
+  // The detector's bookkeeping, under its mutex.
+  std::mutex outlier_mutex;
+  int consecutive_failures = 0;
+  int ejection_level = 0;  // the next ejection lasts base x 2^level
 };
 
 // One endpoint in a snapshot.
@@ -74,6 +83,13 @@ struct EndpointState {
   std::shared_ptr<EndpointLoad> load;
 
   int64_t in_flight() const { return load ? load->in_flight.load(std::memory_order_relaxed) : 0; }
+  // Ejected by outlier detection at `now` (too many failed requests in a row).
+  bool ejected(SteadyTime now) const {
+    return load &&
+           load->ejected_until.load(std::memory_order_relaxed) > now.time_since_epoch().count();
+  }
+  // May get traffic: its scrapes succeed and outlier detection has not ejected it.
+  bool ready(SteadyTime now) const { return healthy && !ejected(now); }
   // Seconds since the last successful scrape (infinity if never).
   double metrics_age(SteadyTime now) const;
 };

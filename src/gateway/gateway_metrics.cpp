@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "common/prometheus.h"
+#include "common/utf8.h"
 
 namespace kgai::gateway {
 
@@ -78,6 +79,7 @@ GatewayMetrics::~GatewayMetrics() = default;
 
 GatewayMetrics::ModelSeries& GatewayMetrics::model_series(std::string_view model) {
   // Lock held by the caller.
+  model = utf8_prefix(model, options_.max_label_bytes);
   if (auto it = models_.find(model); it != models_.end()) return *it->second;
   // The cap counts real names only; "other" itself is always admitted.
   std::string_view key = model;
@@ -90,6 +92,7 @@ GatewayMetrics::ModelSeries& GatewayMetrics::model_series(std::string_view model
 }
 
 GatewayMetrics::EndpointSeries& GatewayMetrics::endpoint_series(std::string_view address) {
+  address = utf8_prefix(address, options_.max_label_bytes);
   if (auto it = endpoints_.find(address); it != endpoints_.end()) return *it->second;
   std::string_view key = address;
   if (address != kOther && endpoints_.size() - endpoints_.count(kOther) >= options_.max_endpoints) {
@@ -101,6 +104,7 @@ GatewayMetrics::EndpointSeries& GatewayMetrics::endpoint_series(std::string_view
 }
 
 std::string_view GatewayMetrics::objective_label(std::string_view objective) {
+  objective = utf8_prefix(objective, options_.max_label_bytes);
   if (auto it = objectives_.find(objective); it != objectives_.end()) return *it;
   if (objective == kOther) return kOther;
   if (objectives_.size() >= options_.max_objectives) {
@@ -120,12 +124,35 @@ void GatewayMetrics::request_done(std::string_view model, std::string_view objec
     series = &model_series(model);
     objective_key = objective_label(objective);
   }
-  std::lock_guard lock(series->mutex);
-  ++series->requests[{objective_key, code}];
-  series->duration.observe(duration_seconds);
-  if (ttft_seconds) series->ttft.observe(*ttft_seconds);
-  series->input_tokens += static_cast<uint64_t>(std::max<int64_t>(0, input_tokens));
-  series->output_tokens += static_cast<uint64_t>(std::max<int64_t>(0, output_tokens));
+  // Counts the request under (objective, code) of `s`. A new label combination is admitted
+  // while requests_total has room, or always when `overflow` (the ("other", "other")
+  // combinations, bounded by the status codes).
+  auto record = [&](ModelSeries& s, std::string_view objective_label, bool overflow) {
+    std::lock_guard lock(s.mutex);
+    auto it = s.requests.find({objective_label, code});
+    if (it == s.requests.end()) {
+      if (!overflow &&
+          request_series_.fetch_add(1, std::memory_order_relaxed) >= options_.max_request_series) {
+        request_series_.fetch_sub(1, std::memory_order_relaxed);
+        return false;
+      }
+      it = s.requests.emplace(std::pair{objective_label, code}, 0).first;
+    }
+    ++it->second;
+    s.duration.observe(duration_seconds);
+    if (ttft_seconds) s.ttft.observe(*ttft_seconds);
+    s.input_tokens += static_cast<uint64_t>(std::max<int64_t>(0, input_tokens));
+    s.output_tokens += static_cast<uint64_t>(std::max<int64_t>(0, output_tokens));
+    return true;
+  };
+  if (record(*series, objective_key, false)) return;
+  capped_request_series_.fetch_add(1, std::memory_order_relaxed);
+  ModelSeries* other;
+  {
+    std::lock_guard lock(mutex_);
+    other = &model_series(kOther);
+  }
+  record(*other, kOther, true);
 }
 
 void GatewayMetrics::decision(std::string_view endpoint_address, double decision_seconds) {
@@ -275,6 +302,8 @@ std::string GatewayMetrics::render(const PoolSnapshot& pool, double pool_saturat
   w.sample(capped, {{"label", "model"}}, static_cast<double>(capped_models));
   w.sample(capped, {{"label", "objective"}}, static_cast<double>(capped_objectives));
   w.sample(capped, {{"label", "endpoint"}}, static_cast<double>(capped_endpoints));
+  w.sample(capped, {{"label", "requests_total"}},
+           static_cast<double>(capped_request_series_.load(std::memory_order_relaxed)));
 
   const std::string saturation = name("pool_saturation");
   w.family(saturation, MetricType::kGauge,
@@ -304,6 +333,20 @@ std::string GatewayMetrics::render(const PoolSnapshot& pool, double pool_saturat
   per_endpoint("endpoint_metrics_age_seconds",
                "Seconds since the endpoint's last successful scrape (+Inf: never).",
                [now](const EndpointState& e) { return std::optional<double>(e.metrics_age(now)); });
+  per_endpoint("endpoint_ejected",
+               "1 while outlier detection keeps the endpoint out of scheduling after failed "
+               "requests.",
+               [now](const EndpointState& e) { return std::optional<double>(e.ejected(now)); });
+  {
+    const std::string family = name("endpoint_ejections_total");
+    w.family(family, MetricType::kCounter,
+             "Times outlier detection ejected the endpoint after failed requests in a row.");
+    for (const EndpointState& e : pool.endpoints) {
+      if (!e.endpoint || !e.load) continue;
+      w.sample(family, {{"endpoint", e.endpoint->address}},
+               static_cast<double>(e.load->ejections.load(std::memory_order_relaxed)));
+    }
+  }
 
   const std::string queue_size = name("flow_control_queue_size");
   w.family(queue_size, MetricType::kGauge, "Requests waiting in flow control, by priority band.");

@@ -15,7 +15,9 @@
 //   retries_total{endpoint}                       counter: attempts that failed before the response
 //                                                  and were retried elsewhere, by failed endpoint
 //   label_values_capped_total{label}              counter: updates whose model / objective /
-//                                                  endpoint label became "other" (see Options)
+//                                                  endpoint label became "other", or whose
+//                                                  requests_total combination did (label=
+//                                                  "requests_total"); see Options
 // Gauges computed at scrape time from render()'s arguments:
 //   pool_saturation                               the saturation detector's pool average
 //                                                  (>= 1: saturated), for autoscalers
@@ -24,14 +26,19 @@
 //   endpoint_waiting{endpoint}                    its queue, as last scraped (absent if unknown)
 //   endpoint_kv_cache_usage{endpoint}             0..1, as last scraped (absent if unknown)
 //   endpoint_metrics_age_seconds{endpoint}        since the last good scrape (+Inf: never)
+//   endpoint_ejected{endpoint}                    1 while outlier detection keeps it out
+//   endpoint_ejections_total{endpoint}            counter: ejections by outlier detection
 //   flow_control_queue_size{priority}             requests waiting in flow control, by band
 //   flow_control_queue_bytes                      their body bytes
 //
 // Label cardinality: model and objective names come from clients, so only the first
 // Options::max_models (max_objectives) distinct values get their own series; later ones are
-// counted under "other" (a real model called "other" shares that series). Endpoint addresses
-// are bounded by config but churn with pod IPs; they are capped too. Series are never removed:
-// a counter that vanished and came back would read as a reset.
+// counted under "other" (a real model called "other" shares that series), and requests_total
+// has a cap of its own over all its label combinations. Endpoint addresses are bounded by
+// config but churn with pod IPs; they are capped too. Label values are cut to max_label_bytes
+// and invalid UTF-8 in them is repaired by the writer, so whatever clients send, the page
+// stays valid Prometheus text of bounded size. Series are never removed: a counter that
+// vanished and came back would read as a reset.
 //
 // Thread-safe. An update takes one mutex to find its series (a map lookup) and the series' own
 // lock for the increment: a few hundred ns, and proxy threads touching different models do not
@@ -40,6 +47,7 @@
 // copy of one series.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -59,9 +67,14 @@ namespace kgai::gateway {
 class GatewayMetrics {
  public:
   struct Options {
-    size_t max_models = 1000;
+    size_t max_models = 200;
     size_t max_objectives = 100;
     size_t max_endpoints = 10'000;
+    // (model, objective, code) series of requests_total over all models; past it, requests
+    // count under model="other", objective="other".
+    size_t max_request_series = 5'000;
+    // Label values longer than this are cut (at a character boundary).
+    size_t max_label_bytes = 128;
   };
   static constexpr std::string_view kOther = "other";
 
@@ -105,6 +118,8 @@ class GatewayMetrics {
   std::map<std::string, std::unique_ptr<EndpointSeries>, std::less<>> endpoints_;
   std::set<std::string, std::less<>> objectives_;  // admitted objective names
   uint64_t capped_models_ = 0, capped_objectives_ = 0, capped_endpoints_ = 0;
+  std::atomic<size_t> request_series_{0};
+  std::atomic<uint64_t> capped_request_series_{0};
 
   mutable std::mutex decision_mutex_;
   stats::BucketHistogram decision_seconds_;

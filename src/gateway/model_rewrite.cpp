@@ -2,7 +2,10 @@
 
 #include <charconv>
 
-#include <nlohmann/json.hpp>
+#include <fmt/format.h>
+
+#include "common/json_string.h"
+#include "common/utf8.h"
 
 namespace kgai::gateway {
 
@@ -25,12 +28,25 @@ std::string rewrite_model(std::string_view requested, std::string_view header,
   return std::string(requested);
 }
 
-Result<std::string> replace_model(std::string_view body, std::string_view model) {
-  // Rare (only rewritten requests), so a DOM is fine here; the hot path never builds one.
-  auto j = nlohmann::json::parse(body, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return fail("request body is not a JSON object");
-  j["model"] = model;
-  return j.dump();
+std::string splice_model(std::string_view body, const RequestInfo& info, std::string_view model) {
+  std::string out;
+  out.reserve(body.size() + model.size() + 2);
+  out.append(body.substr(0, info.model_offset));
+  append_json_string(out, model);
+  out.append(body.substr(info.model_offset + info.model_length));
+  return out;
+}
+
+std::optional<std::string> invalid_model_name(std::string_view model) {
+  if (model.empty()) return "must not be empty";
+  if (model.size() > kMaxModelNameBytes) {
+    return fmt::format("is {} bytes long, over the limit of {}", model.size(), kMaxModelNameBytes);
+  }
+  if (!is_valid_utf8(model)) return "is not valid UTF-8";
+  for (char c : model) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return "holds control characters";
+  }
+  return std::nullopt;
 }
 
 std::pair<int64_t, int64_t> usage_from_tail(std::string_view tail) {

@@ -1,40 +1,51 @@
 #include "gateway/openai_error.h"
 
-#include <nlohmann/json.hpp>
+#include <fmt/format.h>
+
+#include "common/json_string.h"
 
 namespace kgai::gateway {
 
-http::Response openai_error(int status, std::string_view message) {
-  std::string_view type = "InternalServerError";
+namespace {
+
+std::string_view error_type(int status) {
   switch (status) {
     case 400:
-      type = "BadRequestError";
-      break;
+      return "BadRequestError";
     case 404:
-      type = "NotFoundError";
-      break;
+      return "NotFoundError";
+    case 405:
+      return "MethodNotAllowed";
     case 413:
-      type = "RequestEntityTooLarge";
-      break;
+      return "RequestEntityTooLarge";
     case 429:
-      type = "RateLimitError";
-      break;
+      return "RateLimitError";
+    case 431:
+      return "RequestHeaderFieldsTooLarge";
     case 502:
-      type = "BadGateway";
-      break;
+      return "BadGateway";
     case 503:
-      type = "ServiceUnavailableError";
-      break;
+      return "ServiceUnavailableError";
     case 504:
-      type = "GatewayTimeout";
-      break;
+      return "GatewayTimeout";
+    default:
+      return "InternalServerError";
   }
-  nlohmann::json body = {
-      {"error", {{"message", message}, {"type", type}, {"param", nullptr}, {"code", status}}}};
+}
+
+}  // namespace
+
+http::Response openai_error(int status, std::string_view message) {
+  // Written by hand, not through a JSON library: the message may quote client bytes (a model
+  // name, a path) that are not valid UTF-8, and this must answer, never throw.
   http::Response r;
   r.status = status;
   r.headers.push_back({"Content-Type", "application/json"});
-  r.body = body.dump();
+  r.body.reserve(message.size() + 96);
+  r.body += R"({"error":{"message":)";
+  append_json_string(r.body, message);
+  fmt::format_to(std::back_inserter(r.body), R"(,"type":"{}","param":null,"code":{}}}}})",
+                 error_type(status), status);
   return r;
 }
 

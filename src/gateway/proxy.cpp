@@ -6,12 +6,15 @@
 #include <unordered_set>
 
 #include <fmt/format.h>
+#include <xxhash.h>
 #include <nlohmann/json.hpp>
 
 #include "common/ascii.h"
 #include "common/http_server.h"
 #include "common/http_upstream.h"
 #include "common/log.h"
+#include "common/utf8.h"
+#include "gateway/gateway_metrics.h"
 #include "gateway/model_rewrite.h"
 #include "gateway/openai_error.h"
 #include "gateway/request_info.h"
@@ -37,7 +40,29 @@ bool hop_by_hop(std::string_view name) {
   return false;
 }
 
+// Response headers an endpoint may not pass off as the gateway's: the gateway's protocol
+// headers (x-gateway-*) and its own (x-kgai-*) are set by the gateway alone.
+bool reserved_response_header(std::string_view name) {
+  return ascii_istarts_with(name, "x-gateway-") || ascii_istarts_with(name, "x-kgai-");
+}
+
+// Statuses that say the endpoint failed, not the request: retried elsewhere while the client
+// has seen nothing, and counted by outlier detection.
+bool endpoint_failure_status(int status) {
+  return status == 500 || status == 502 || status == 503 || status == 504;
+}
+
 constexpr size_t kTailBytes = 4096;  // enough for a final usage chunk
+
+// Client-chosen keys the gateway keeps (a fairness flow while queued, a session in an LRU of
+// 100,000) are at most this long: a longer one is replaced by a hash of it, so a client cannot
+// make each entry cost 16 KB (the header limit), and distinct keys stay distinct.
+constexpr size_t kMaxKeyBytes = 128;
+
+std::string bounded_key(std::string_view key) {
+  if (key.size() <= kMaxKeyBytes) return std::string(key);
+  return fmt::format("xxh3:{:016x}", XXH3_64bits(key.data(), key.size()));
+}
 
 }  // namespace
 
@@ -51,6 +76,7 @@ struct Proxy::Impl : std::enable_shared_from_this<Proxy::Impl> {
         events(events),
         scheduler(this->config.profile, this->config.saturation.metrics_staleness_threshold),
         flow(this->config.flow_control),
+        outliers(this->options.outliers),
         upstream(loop, upstream_options(this->options)),
         control(loop, control_options(this->options)),
         tick(loop),
@@ -81,6 +107,7 @@ struct Proxy::Impl : std::enable_shared_from_this<Proxy::Impl> {
   void arm_tick();
   void refresh_models();
   bool has_capacity();
+  void answer_health(std::string_view path, std::shared_ptr<http::ResponseStream> stream);
   double current_saturation() const {
     auto snapshot = datastore.snapshot();
     return pool_saturation(*snapshot, config.saturation, Clock::now());
@@ -93,6 +120,7 @@ struct Proxy::Impl : std::enable_shared_from_this<Proxy::Impl> {
   ProxyEvents* events;
   Scheduler scheduler;
   FlowController flow;
+  OutlierDetector outliers;
   http::UpstreamPool upstream;
   http::UpstreamPool control;
   std::unique_ptr<http::Server> server;
@@ -123,6 +151,9 @@ class Call final : public http::UpstreamHandler, public std::enable_shared_from_
         body_(std::make_shared<std::string>(std::move(request.body))) {}
 
   void begin(ApiKind api);
+  // Ends the call with a 500 after an unexpected failure (an exception from a handler), so
+  // that it still releases everything it holds.
+  void fail_internal();
 
   // http::UpstreamHandler
   void on_headers(int status, std::vector<http::Header> headers) override;
@@ -135,9 +166,16 @@ class Call final : public http::UpstreamHandler, public std::enable_shared_from_
   void schedule();
   void attempt();
   void answer_error(int status, std::string_view message);
+  // The current attempt failed before anything reached the client: count it against the
+  // endpoint and try the next one (or answer `status` with `why` when none is left).
+  void endpoint_failed(int status, std::string_view why, bool count_failure = true);
   void done(int code);
   void release_endpoint();
   std::string_view header(std::string_view name) const { return http::find_header(headers_, name); }
+  bool has_next_attempt() const {
+    return next_rank_ < ranked_.size() &&
+           next_rank_ < static_cast<size_t>(proxy_->options.max_attempts);
+  }
 
   std::shared_ptr<Proxy::Impl> proxy_;
   std::shared_ptr<http::ResponseStream> stream_;
@@ -154,6 +192,7 @@ class Call final : public http::UpstreamHandler, public std::enable_shared_from_
   std::vector<uint32_t> ranked_;
   size_t next_rank_ = 0;
   const EndpointState* endpoint_ = nullptr;  // the current attempt's (in snapshot_)
+  uint32_t endpoint_index_ = 0;              // its index in snapshot_
   std::shared_ptr<EndpointLoad> load_;
   std::shared_ptr<http::UpstreamExchange> exchange_;
   std::optional<uint64_t> ticket_;
@@ -201,23 +240,40 @@ void Call::begin(ApiKind api) {
   if (!parsed) return answer_error(400, parsed.error().message);
   info_ = std::move(*parsed);
   Proxy::Impl& p = *proxy_;
-  debug_ = header("x-kgai-debug") == "1";
-  info_.objective = std::string(header("x-gateway-inference-objective"));
-  for (const auto& o : p.config.objectives) {
-    if (o.name == info_.objective) info_.priority = o.priority;
+  debug_ = p.options.expose_debug && header("x-kgai-debug") == "1";
+  // Only a configured objective counts (its priority, its metrics label): an unknown name
+  // from a client is priority 0 and labelled "other", so clients cannot mint label values.
+  const std::string_view objective =
+      p.options.objective_header.empty() ? std::string_view() : header(p.options.objective_header);
+  if (!objective.empty()) {
+    info_.objective = std::string(GatewayMetrics::kOther);
+    for (const auto& o : p.config.objectives) {
+      if (o.name == objective) {
+        info_.objective = o.name;
+        info_.priority = o.priority;
+      }
+    }
   }
-  info_.fairness_id = std::string(header("x-gateway-inference-fairness-id"));
+  info_.fairness_id = bounded_key(header("x-gateway-inference-fairness-id"));
   if (info_.fairness_id.empty()) info_.fairness_id = "default-flow";
-  info_.session_id = std::string(header(p.config.session_header));
-  info_.target_model =
-      rewrite_model(info_.model, header("x-gateway-model-name-rewrite"), p.config.rewrites, p.rng);
+  info_.session_id = bounded_key(header(p.config.session_header));
+  const std::string_view rewrite_header = header("x-gateway-model-name-rewrite");
+  if (!rewrite_header.empty()) {
+    if (auto why = invalid_model_name(rewrite_header)) {
+      return answer_error(400, fmt::format("x-gateway-model-name-rewrite {}", *why));
+    }
+  }
+  info_.target_model = rewrite_model(info_.model, rewrite_header, p.config.rewrites, p.rng);
   if (!p.models.empty() && !p.models.contains(info_.target_model)) {
-    return answer_error(404, fmt::format("The model `{}` does not exist.", info_.target_model));
+    const std::string message =
+        fmt::format("The model `{}` does not exist.", utf8_prefix(info_.target_model, 256));
+    // Not a series of its own: any name a client makes up would be one.
+    info_.target_model = std::string(GatewayMetrics::kOther);
+    return answer_error(404, message);
   }
   if (info_.target_model != info_.model) {
-    auto rewritten = replace_model(*body_, info_.target_model);
-    if (!rewritten) return answer_error(400, rewritten.error().message);
-    send_body_ = std::make_shared<const std::string>(std::move(*rewritten));
+    send_body_ =
+        std::make_shared<const std::string>(splice_model(*body_, info_, info_.target_model));
   } else {
     send_body_ = body_;
   }
@@ -276,9 +332,12 @@ void Call::schedule() {
 void Call::attempt() {
   Proxy::Impl& p = *proxy_;
   if (next_rank_ >= ranked_.size() || next_rank_ >= static_cast<size_t>(p.options.max_attempts)) {
-    return answer_error(503, fmt::format("every endpoint tried failed; last: {}", last_error_));
+    return answer_error(503, p.options.expose_debug
+                                 ? fmt::format("every endpoint tried failed; last: {}", last_error_)
+                                 : std::string("every endpoint tried failed"));
   }
   const uint32_t index = ranked_[next_rank_++];
+  endpoint_index_ = index;
   endpoint_ = &snapshot_->endpoints[index];
   load_ = endpoint_->load;
   if (load_) load_->in_flight.fetch_add(1, std::memory_order_relaxed);
@@ -304,6 +363,21 @@ void Call::release_endpoint() {
 
 void Call::on_headers(int status, std::vector<http::Header> headers) {
   if (finished_) return;
+  Proxy::Impl& p = *proxy_;
+  const bool failed = endpoint_failure_status(status);
+  // A failing server's answer, or an overloaded one's (429): another endpoint may serve the
+  // request, and the client has seen nothing yet. Only failures count towards ejection.
+  if ((failed || status == 429) && has_next_attempt()) {
+    if (exchange_) exchange_->cancel();
+    exchange_.reset();
+    release_endpoint();
+    return endpoint_failed(status, fmt::format("answered {}", status), failed);
+  }
+  if (failed) {
+    p.outliers.failure(*snapshot_, endpoint_index_, Clock::now());
+  } else {
+    p.outliers.success(*endpoint_);
+  }
   std::vector<http::Header> out;
   out.reserve(headers.size() + 2);
   std::optional<uint64_t> length;
@@ -313,9 +387,11 @@ void Call::on_headers(int status, std::vector<http::Header> headers) {
       auto [end, ec] = std::from_chars(h.value.data(), h.value.data() + h.value.size(), n);
       if (ec == std::errc{} && end == h.value.data() + h.value.size()) length = n;
     }
-    if (!hop_by_hop(h.name)) out.push_back(std::move(h));
+    if (!hop_by_hop(h.name) && !reserved_response_header(h.name)) out.push_back(std::move(h));
   }
-  out.push_back({"x-gateway-destination-endpoint-served", endpoint_->endpoint->address});
+  if (p.options.expose_debug) {
+    out.push_back({"x-gateway-destination-endpoint-served", endpoint_->endpoint->address});
+  }
   if (debug_) out.push_back({"x-kgai-decision", context_.trace_text});
   started_ = true;
   status_ = status;
@@ -356,25 +432,58 @@ void Call::on_error(const http::UpstreamError& error) {
   if (finished_) return;
   Proxy::Impl& p = *proxy_;
   const std::string& address = endpoint_->endpoint->address;
-  if (!started_ && error.retryable()) {
-    if (error.kind == http::UpstreamErrorKind::kConnect) {
-      p.datastore.report_failure(endpoint_->id, error.message);
-    }
-    last_error_ = fmt::format("{}: {}", address, error.message);
-    log::debug("gateway: {} failed before answering ({}); trying the next endpoint", address,
-               error.message);
-    if (p.events) p.events->retry(address);
-    return attempt();
+  if (error.kind == http::UpstreamErrorKind::kConnect) {
+    p.datastore.report_failure(endpoint_->id, error.message);
   }
   if (started_) {
     // The client already has a status line: all that is left is to cut its stream short.
     log::warn("gateway: {} broke mid-response: {}", address, error.message);
+    p.outliers.failure(*snapshot_, endpoint_index_, Clock::now());
     stream_->abort();
     return done(502);
   }
   const bool timeout = error.kind == http::UpstreamErrorKind::kHeaderTimeout ||
                        error.kind == http::UpstreamErrorKind::kIdleTimeout;
-  answer_error(timeout ? 504 : 502, fmt::format("{}: {}", address, error.message));
+  if (error.kind == http::UpstreamErrorKind::kInvalidRequest) {
+    // Nothing wrong with the endpoint: the request cannot be sent anywhere.
+    return answer_error(400, "the request cannot be forwarded: " + error.message);
+  }
+  log::debug("gateway: {} failed before answering ({})", address, error.message);
+  // Should no endpoint be left to try: 504 when the last one was too slow, 503 when none
+  // could be reached, 502 when the last one answered with garbage.
+  endpoint_failed(timeout ? 504 : error.retryable() ? 503 : 502, error.message);
+}
+
+void Call::endpoint_failed(int status, std::string_view why, bool count_failure) {
+  Proxy::Impl& p = *proxy_;
+  const std::string& address = endpoint_->endpoint->address;
+  if (count_failure) p.outliers.failure(*snapshot_, endpoint_index_, Clock::now());
+  last_error_ = fmt::format("{}: {}", address, why);
+  if (has_next_attempt()) {
+    if (p.events) p.events->retry(address);
+    return attempt();
+  }
+  if (status == 502 || status == 504) {
+    return answer_error(status, p.options.expose_debug ? last_error_
+                                : status == 504        ? "the model server did not answer in time"
+                                                       : "the model server failed to answer");
+  }
+  answer_error(status, p.options.expose_debug
+                           ? fmt::format("every endpoint tried failed; last: {}", last_error_)
+                           : std::string("every endpoint tried failed"));
+}
+
+void Call::fail_internal() {
+  if (finished_) return;
+  if (exchange_) exchange_->cancel();
+  exchange_.reset();
+  release_endpoint();
+  if (ticket_) proxy_->flow.cancel(*ticket_);
+  if (started_) {
+    stream_->abort();
+    return done(500);
+  }
+  answer_error(500, "internal error");
 }
 
 void Call::answer_error(int status, std::string_view message) {
@@ -440,32 +549,67 @@ class ModelsFetch final : public http::UpstreamHandler {
 
 void Proxy::Impl::handle(http::Request&& request, std::shared_ptr<http::ResponseStream> stream) {
   const std::string_view path = request.path();
-  if (request.method == "POST" && (path == "/v1/completions" || path == "/v1/chat/completions")) {
+  const bool inference = path == "/v1/completions" || path == "/v1/chat/completions";
+  if (inference && request.method == "POST") {
     const ApiKind api =
         path == "/v1/completions" ? ApiKind::kCompletions : ApiKind::kChatCompletions;
     auto call = std::make_shared<Call>(shared_from_this(), std::move(stream), std::move(request));
-    call->begin(api);
+    try {
+      call->begin(api);
+    } catch (const std::exception& e) {
+      // Whatever failed, the call must end: it and its stream hold each other until done().
+      log::error("gateway: request failed: {}", e.what());
+      call->fail_internal();
+    }
     return;
   }
-  if (request.method == "GET" && (path == "/health" || path == "/healthz" || path == "/readyz")) {
-    http::Response r;
-    r.headers.push_back({"Content-Type", "application/json"});
-    r.body = R"({"status":"ok"})";
+  const bool read_only =
+      path == "/health" || path == "/healthz" || path == "/readyz" || path == "/v1/models";
+  const bool get = request.method == "GET" || request.method == "HEAD";
+  if ((inference || read_only) && !(read_only && get)) {
+    http::Response r =
+        openai_error(405, fmt::format("{} is not allowed on this route; use {}",
+                                      utf8_prefix(request.method, 32), inference ? "POST" : "GET"));
+    r.headers.push_back({"Allow", inference ? "POST" : "GET, HEAD"});
     return stream->respond(std::move(r));
   }
-  if (request.method == "GET" && path == "/v1/models") {
+  if (path == "/health" || path == "/healthz" || path == "/readyz") {
+    return answer_health(path, std::move(stream));
+  }
+  if (path == "/v1/models") {
     nlohmann::json data = nlohmann::json::array();
     std::vector<std::string> sorted(models.begin(), models.end());
     std::sort(sorted.begin(), sorted.end());
     for (const auto& m : sorted) {
-      data.push_back({{"id", m}, {"object", "model"}, {"owned_by", "kgai-gateway"}});
+      data.push_back({{"id", repair_utf8(m)}, {"object", "model"}, {"owned_by", "kgai-gateway"}});
     }
     http::Response r;
     r.headers.push_back({"Content-Type", "application/json"});
     r.body = nlohmann::json{{"object", "list"}, {"data", data}}.dump();
     return stream->respond(std::move(r));
   }
-  stream->respond(openai_error(404, fmt::format("no route for {} {}", request.method, path)));
+  stream->respond(openai_error(
+      404,
+      fmt::format("no route for {} {}", utf8_prefix(request.method, 32), utf8_prefix(path, 256))));
+}
+
+// /healthz: the process serves (liveness). /health and /readyz: it can also route, i.e. some
+// endpoint is ready (healthy and not ejected); a Kubernetes readiness probe then takes a
+// gateway that can only answer 503 out of its Service.
+void Proxy::Impl::answer_health(std::string_view path,
+                                std::shared_ptr<http::ResponseStream> stream) {
+  http::Response r;
+  r.headers.push_back({"Content-Type", "application/json"});
+  bool ready = true;
+  if (path != "/healthz") {
+    auto snapshot = datastore.snapshot();
+    const auto now = Clock::now();
+    ready = std::any_of(snapshot->endpoints.begin(), snapshot->endpoints.end(),
+                        [&](const EndpointState& e) { return e.ready(now); });
+  }
+  r.status = ready ? 200 : 503;
+  r.body = ready ? R"({"status":"ok"})" : R"({"status":"not ready: no endpoint is ready"})";
+  stream->respond(std::move(r));
 }
 
 bool Proxy::Impl::has_capacity() {

@@ -9,7 +9,15 @@
 //
 // Errors are OpenAI-shaped JSON ({"error": {"message", "type", "param", "code"}}): 400 bad
 // body, 404 unknown model or path, 429 shed or queues full, 503 no ready endpoint or queue TTL
-// expired, 502 upstream broke before answering, 504 upstream too slow to answer.
+// expired, 502 upstream broke before answering, 504 upstream too slow to answer, 405 a known
+// route with the wrong method.
+//
+// Failing endpoints: a connection refused or closed before any response byte, a response
+// header that does not come within header_timeout, or a 5xx status moves the request to the
+// next endpoint of the ranking while nothing has reached the client yet (inference requests
+// change no state, so sending one again is safe), and counts towards the endpoint's ejection
+// (gateway/outlier_detector.h). GET /health and /readyz answer 503 while no endpoint is ready;
+// /healthz is liveness only.
 //
 // Single-threaded: everything runs on the EventLoop given (one core serves tens of thousands
 // of requests per second; the picker's state is shared and thread-safe for more loops later).
@@ -28,6 +36,7 @@
 #include "gateway/config.h"
 #include "gateway/datastore.h"
 #include "gateway/flow_control.h"
+#include "gateway/outlier_detector.h"
 
 namespace kgai::gateway {
 
@@ -35,13 +44,26 @@ struct ProxyOptions {
   std::string address = "0.0.0.0";
   uint16_t port = 8080;
   size_t max_body_bytes = http::kDefaultMaxBodyBytes;  // 413 beyond
-  int max_attempts = 3;               // endpoints tried for one request
+  int max_attempts = 3;                                // endpoints tried for one request
   std::chrono::milliseconds connect_timeout{2'000};
-  std::chrono::milliseconds header_timeout{300'000};  // request sent -> response headers
-  std::chrono::milliseconds idle_timeout{300'000};    // longest gap inside a response
-  double request_timeout = 0;                         // seconds for a whole request; 0 = none
-  std::chrono::milliseconds models_refresh{5'000};    // how often /v1/models is re-read
-  bool reuse_port = false;  // several proxies (one per thread) on one port
+  // Time to first byte: request sent -> response headers. A model server answering a
+  // non-streaming request sends its headers only with the whole answer, so this bounds
+  // non-streaming generations too. An attempt over it is retried elsewhere (nothing reached
+  // the client yet) and counts as a failure for outlier detection.
+  std::chrono::milliseconds header_timeout{120'000};
+  std::chrono::milliseconds idle_timeout{300'000};  // longest gap inside a response
+  double request_timeout = 600;                     // seconds for a whole request; 0 = none
+  std::chrono::milliseconds models_refresh{5'000};  // how often /v1/models is re-read
+  bool reuse_port = false;                          // several proxies (one per thread) on one port
+  // What a client may learn about the pool: the decision trace (x-kgai-debug: 1 ->
+  // x-kgai-decision), the x-gateway-destination-endpoint-served response header, and endpoint
+  // addresses in error bodies. Off by default: they map the pool for whoever asks.
+  bool expose_debug = false;
+  // The header whose value names the request's objective (and so its priority). Whoever can
+  // set it can raise their own priority: behind a Gateway, name a header that the Gateway
+  // sets and strips from client requests. Empty: no objective is read (priority 0 for all).
+  std::string objective_header = "x-gateway-inference-objective";
+  OutlierOptions outliers;
 };
 
 // What the proxy reports as it works (the gateway's /metrics implements it).

@@ -193,7 +193,10 @@ Result<RequestInfo> parse_padded(const char* data, size_t size, size_t capacity,
       if (!t) return std::unexpected(std::move(t.error()));
       std::string_view model;
       if (*t != json_type::string) return fail("'model' must be a string");
+      const std::string_view token = trim_right(value.raw_json_token());
       if (auto code = value.get_string().get(model)) return not_json(code);
+      info.model_offset = static_cast<size_t>(token.data() - data);
+      info.model_length = token.size();
       if (model.empty()) return fail("'model' must not be empty");
       info.model = model;
     } else if (key == "stream") {

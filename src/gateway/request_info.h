@@ -24,6 +24,10 @@ struct RequestInfo {
   // which must outlive it.
   std::string_view prefix_text;
   size_t body_bytes = 0;
+  // Where the "model" value (its JSON string token, quotes included) lies in the body, so a
+  // rewrite can splice a new value in without re-serializing the body (gateway/model_rewrite.h).
+  size_t model_offset = 0;
+  size_t model_length = 0;
   // From headers.
   std::string objective;    // x-gateway-inference-objective
   int priority = 0;         // the objective's priority (0 when none)

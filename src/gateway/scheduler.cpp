@@ -31,19 +31,20 @@ Decision Scheduler::schedule(SchedulingContext& context) const {
   Candidates& candidates = s.candidates;
   candidates.clear();
   const auto& endpoints = context.pool->endpoints;
-  // Healthy endpoints with fresh metrics; if scraping lags everywhere, the healthy ones still
-  // serve (on old figures) rather than nobody.
-  bool any_healthy = false;
-  for (uint32_t i = 0; i < endpoints.size(); ++i) {
-    if (!endpoints[i].healthy) continue;
-    any_healthy = true;
-    if (endpoints[i].metrics_age(context.now) <= stale_after_) candidates.push_back(i);
-  }
-  if (candidates.empty() && any_healthy) {
+  // Ready endpoints (healthy, not ejected) with fresh metrics. If scraping lags everywhere,
+  // the ready ones still serve (on old figures) rather than nobody; if outlier detection
+  // ejected every healthy one, they serve too (Envoy's panic mode: a gateway that refuses
+  // everything helps nobody).
+  auto gather = [&](auto&& admit) {
     for (uint32_t i = 0; i < endpoints.size(); ++i) {
-      if (endpoints[i].healthy) candidates.push_back(i);
+      if (admit(endpoints[i])) candidates.push_back(i);
     }
-  }
+  };
+  const SteadyTime now = context.now;
+  gather(
+      [&](const EndpointState& e) { return e.ready(now) && e.metrics_age(now) <= stale_after_; });
+  if (candidates.empty()) gather([&](const EndpointState& e) { return e.ready(now); });
+  if (candidates.empty()) gather([&](const EndpointState& e) { return e.healthy; });
   if (candidates.empty()) {
     decision.reason = endpoints.empty() ? "no endpoints configured" : "no healthy endpoint";
     return decision;

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <optional>
 #include <regex>
 #include <string>
@@ -21,17 +22,20 @@ class KgaiProcess {
   explicit KgaiProcess(std::vector<std::string> args) {
     int out_pipe[2];
     if (pipe(out_pipe) != 0) return;
+    // KGAI_TEST_BINARY runs the tests against another build of kgai (the sanitizer build).
+    // Everything the child needs is built before fork(): it must not allocate.
+    const char* override_binary = std::getenv("KGAI_TEST_BINARY");
+    std::string binary = override_binary ? override_binary : KGAI_BINARY;
+    std::vector<char*> argv;
+    argv.push_back(binary.data());
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
     pid_ = fork();
     if (pid_ == 0) {
       dup2(out_pipe[1], STDOUT_FILENO);
       dup2(out_pipe[1], STDERR_FILENO);
       close(out_pipe[0]);
       close(out_pipe[1]);
-      std::vector<char*> argv;
-      static std::string binary = KGAI_BINARY;
-      argv.push_back(binary.data());
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
       execv(binary.c_str(), argv.data());
       _exit(127);
     }

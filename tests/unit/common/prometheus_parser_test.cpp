@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "common/prometheus.h"
+#include "common/utf8.h"
 
 namespace kgai::prom {
 namespace {
@@ -659,14 +660,15 @@ void expect_stable(const Exposition& first) {
     const MetricFamily& b = second->families[f];
     EXPECT_EQ(a.name, b.name);
     EXPECT_EQ(a.type, b.type);
-    EXPECT_EQ(a.help, b.help);
+    // The writer repairs invalid UTF-8 (Prometheus rejects it); everything else round-trips.
+    EXPECT_EQ(repair_utf8(a.help), b.help);
     ASSERT_EQ(a.samples.size(), b.samples.size());
     for (std::size_t s = 0; s < a.samples.size(); ++s) {
       EXPECT_EQ(a.samples[s].name, b.samples[s].name);
       ASSERT_EQ(a.samples[s].labels.size(), b.samples[s].labels.size());
       for (std::size_t l = 0; l < a.samples[s].labels.size(); ++l) {
         EXPECT_EQ(a.samples[s].labels[l].name, b.samples[s].labels[l].name);
-        EXPECT_EQ(a.samples[s].labels[l].value, b.samples[s].labels[l].value);
+        EXPECT_EQ(repair_utf8(a.samples[s].labels[l].value), b.samples[s].labels[l].value);
       }
       double x = a.samples[s].value;
       double y = b.samples[s].value;

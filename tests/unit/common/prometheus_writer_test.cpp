@@ -131,6 +131,19 @@ TEST(TextWriter, EscapesLabelValues) {
             "m{path=\"C:\\\\dir\",quote=\"say \\\"hi\\\"\",nl=\"a\\nb\",e=\"\"} 1\n");
 }
 
+TEST(TextWriter, RepairsInvalidUtf8InLabelValuesAndHelp) {
+  // One invalid byte would make Prometheus reject the whole page: it becomes U+FFFD.
+  TextWriter writer;
+  writer.family("m", MetricType::kGauge, "bad \xff help");
+  writer.sample("m", {{"model", "x\xff\xfe\"y"}}, 1);
+  EXPECT_EQ(writer.text(),
+            "# HELP m bad \xEF\xBF\xBD help\n"
+            "# TYPE m gauge\n"
+            "m{model=\"x\xEF\xBF\xBD\xEF\xBF\xBD\\\"y\"} 1\n");
+  auto parsed = parse_text(writer.text());
+  ASSERT_TRUE(parsed) << parsed.error().message;
+}
+
 TEST(TextWriter, SpanOverload) {
   std::vector<LabelView> labels = {{"a", "x"}, {"b", "y"}};
   TextWriter writer;

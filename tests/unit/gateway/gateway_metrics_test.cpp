@@ -159,6 +159,27 @@ TEST(GatewayMetrics, CapsDistinctLabelValues) {
   EXPECT_EQ(e.find("kgai_gateway_input_tokens_total")->samples.size(), 4u);
 }
 
+TEST(GatewayMetrics, LabelValuesAreCutAndTheRequestsFamilyIsCappedWhateverClientsSend) {
+  GatewayMetrics m(GatewayMetrics::Options{
+      .max_models = 1000, .max_objectives = 1000, .max_request_series = 50, .max_label_bytes = 16});
+  m.request_done(std::string(10'000, 'x') + "\xff", "\xfe", 200, 0.1, {}, 1, 1);
+  for (int i = 0; i < 200; ++i) {
+    m.request_done(fmt::format("model-{}", i % 20), fmt::format("objective-{}", i), 200 + i % 3,
+                   0.1, {}, 1, 1);
+  }
+  const std::string page = m.render(PoolSnapshot{}, 0, FlowController::Stats{});
+  const auto e = parse(page);
+  EXPECT_EQ(value(e, "kgai_gateway_requests_total", {{"model", std::string(16, 'x')}}), 1);
+  const auto* requests = e.find("kgai_gateway_requests_total");
+  ASSERT_NE(requests, nullptr);
+  // 50 admitted combinations plus the overflow's ("other", "other", code) ones.
+  EXPECT_LE(requests->samples.size(), 53u);
+  double total = 0;
+  for (const auto& sample : requests->samples) total += sample.value;
+  EXPECT_EQ(total, 201);  // nothing lost: the overflow counts the rest
+  EXPECT_GT(value(e, "kgai_gateway_label_values_capped_total", {{"label", "requests_total"}}), 0);
+}
+
 TEST(GatewayMetrics, ConcurrentUpdatesWhileRendering) {
   GatewayMetrics m;
   constexpr int kThreads = 4;

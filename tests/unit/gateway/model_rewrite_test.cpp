@@ -23,14 +23,53 @@ TEST(RewriteModel, HeaderWinsThenRulesThenAsRequested) {
   EXPECT_NEAR(split["llama-v3"], 1000, 300);
 }
 
-TEST(ReplaceModel, SetsTheTopLevelModelOnly) {
-  auto body = replace_model(R"({"model":"a","messages":[{"role":"user","content":"model"}]})", "b");
-  ASSERT_TRUE(body) << body.error().message;
-  auto j = nlohmann::json::parse(*body);
-  EXPECT_EQ(j["model"], "b");
-  EXPECT_EQ(j["messages"][0]["content"], "model");
-  EXPECT_FALSE(replace_model("[1,2]", "b"));
-  EXPECT_FALSE(replace_model("{broken", "b"));
+RequestInfo parsed(std::string_view body, ApiKind api = ApiKind::kChatCompletions) {
+  auto info = parse_request_body(body, api);
+  EXPECT_TRUE(info) << info.error().message;
+  return info ? *info : RequestInfo{};
+}
+
+TEST(SpliceModel, SetsTheTopLevelModelOnlyAndKeepsEverythingElseByteForByte) {
+  const std::string body =
+      R"({"messages":[{"role":"user","content":"model"}], "model" : "a","z":1,"a":2})";
+  const std::string out = splice_model(body, parsed(body), "b");
+  EXPECT_EQ(out, R"({"messages":[{"role":"user","content":"model"}], "model" : "b","z":1,"a":2})");
+  // An escaped key and an escaped value are found where they lie.
+  const std::string escaped = R"({"mod\u0065l":"l\u0061ma","prompt":"x"})";
+  EXPECT_EQ(splice_model(escaped, parsed(escaped, ApiKind::kCompletions), "b"),
+            R"({"mod\u0065l":"b","prompt":"x"})");
+}
+
+TEST(SpliceModel, EscapesTheNewValue) {
+  const std::string body = R"({"model":"a","prompt":"x"})";
+  const std::string out =
+      splice_model(body, parsed(body, ApiKind::kCompletions), "we\"ird\\\n\x01name");
+  auto j = nlohmann::json::parse(out);
+  EXPECT_EQ(j["model"], "we\"ird\\\n\x01name");
+  EXPECT_EQ(j["prompt"], "x");
+}
+
+TEST(SpliceModel, DeeplyNestedBodyNeedsNoRecursion) {
+  // 200,000 levels inside "messages": a DOM parse and dump would recurse that deep.
+  std::string body = R"({"model":"a","messages":)";
+  body.append(200'000, '[');
+  body.append(200'000, ']');
+  body += "}";
+  auto info = parse_request_body(body, ApiKind::kChatCompletions);
+  ASSERT_TRUE(info) << info.error().message;
+  const std::string out = splice_model(body, *info, "b");
+  EXPECT_EQ(out.substr(0, 23), R"({"model":"b","messages")");
+  EXPECT_EQ(out.size(), body.size());
+}
+
+TEST(InvalidModelName, RejectsWhatNoServerShouldSee) {
+  EXPECT_FALSE(invalid_model_name("meta-llama/Llama-3.1-8B-Instruct"));
+  EXPECT_FALSE(invalid_model_name("modèle"));
+  EXPECT_TRUE(invalid_model_name(""));
+  EXPECT_TRUE(invalid_model_name("bad\xff\xfe"));
+  EXPECT_TRUE(invalid_model_name("a\r\nb"));
+  EXPECT_TRUE(invalid_model_name(std::string(kMaxModelNameBytes + 1, 'm')));
+  EXPECT_FALSE(invalid_model_name(std::string(kMaxModelNameBytes, 'm')));
 }
 
 TEST(UsageFromTail, ReadsTheLastUsageObject) {

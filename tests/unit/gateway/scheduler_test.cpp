@@ -61,6 +61,27 @@ TEST(Scheduler, UnhealthyNeverAndStaleOnlyWhenNothingIsFresh) {
   EXPECT_EQ(d.reason, "no endpoints configured");
 }
 
+TEST(Scheduler, EjectedEndpointsServeOnlyWhenNothingElseIsReady) {
+  Cycle c(3);
+  auto& e = c.pool.endpoints;
+  const int64_t later = (c.context.now + std::chrono::seconds(5)).time_since_epoch().count();
+  e[0].load->ejected_until = later;
+  Scheduler scheduler(queue_and_kv(), 2.0);
+  Decision d = scheduler.schedule(c.context);
+  ASSERT_EQ(d.ranked.size(), 2u);
+  EXPECT_NE(d.ranked[0], 0u);
+  EXPECT_NE(d.ranked[1], 0u);
+  // Every healthy endpoint ejected: they serve anyway (panic mode), the unhealthy one never.
+  e[1].load->ejected_until = later;
+  e[2].healthy = false;
+  d = scheduler.schedule(c.context);
+  ASSERT_EQ(d.ranked.size(), 2u);
+  // An ejection that ended is forgotten.
+  e[0].load->ejected_until = (c.context.now - std::chrono::seconds(1)).time_since_epoch().count();
+  d = scheduler.schedule(c.context);
+  EXPECT_EQ(d.ranked, std::vector<uint32_t>{0});
+}
+
 TEST(Scheduler, TraceNamesEveryScoreAndThePick) {
   Cycle c(2);
   c.pool.endpoints[1].metrics.waiting = 4;

@@ -3,6 +3,10 @@ JOBS ?= $(shell nproc)
 PRESET ?= default
 DEMO_OUT ?= kgai-demo
 BUILD_DIR = $(if $(filter default,$(PRESET)),build,build-$(PRESET))
+# ccache keys on paths relative to the checkout, so a clone in another folder (CI's) reuses
+# what any other clone on the machine compiled.
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
 
 .PHONY: deps build test asan-integration demo bench clean format
 

@@ -508,6 +508,25 @@ TEST(SimServer, HugeBodiesAreRefusedWithoutStallingTheReplica) {
   EXPECT_EQ(json::parse(r->body)["usage"]["prompt_tokens"], 2 * 576 + 10);
 }
 
+TEST(SimServer, TheBodyLimitIsAFlag) {
+  SimServer sim({"--max-body-bytes", "1000"});
+  ASSERT_TRUE(sim.ok()) << sim.output();
+  auto c = sim.client();
+  auto small = c.send(
+      post("/v1/completions", json{{"prompt", std::string(900, 'a')}, {"max_tokens", 1}}.dump()));
+  ASSERT_TRUE(small);
+  EXPECT_EQ(small->status, 200) << small->body;
+  auto big = c.send(
+      post("/v1/completions", json{{"prompt", std::string(1000, 'a')}, {"max_tokens", 1}}.dump()));
+  ASSERT_TRUE(big);
+  EXPECT_EQ(big->status, 413);
+  EXPECT_EQ(json::parse(big->body)["error"]["code"], 413);
+
+  testing::KgaiProcess zero({"sim", "--port", "0", "--max-body-bytes", "0"});
+  EXPECT_EQ(zero.wait_exit(), 2);
+  EXPECT_NE(zero.output().find("--max-body-bytes"), std::string::npos) << zero.output();
+}
+
 TEST(SimServer, HostileFieldsAndHeadersGetClearAnswers) {
   SimServer sim;
   ASSERT_TRUE(sim.ok()) << sim.output();

@@ -254,7 +254,8 @@ struct Replica::Impl {
     }
     // The parser refused prompts of max_model_len tokens or more, so this work is bounded by
     // the model's context, not by the body.
-    TokenizedPrompt prompt = tokenize(req.prompt, ec.block_size, lora_slots[lora].salt);
+    TokenizedPrompt prompt =
+        tokenize(req.prompt, ec.block_size, lora_slots[static_cast<size_t>(lora)].salt);
     const int max_tokens = req.max_tokens.value_or(max_len - prompt.num_tokens);
     if (int64_t{prompt.num_tokens} + max_tokens > max_len) {
       return stream->respond(error_response(

@@ -15,8 +15,10 @@
 #include "common/clock.h"
 #include "common/event_loop.h"
 #include "common/file_limit.h"
+#include "common/http.h"
 #include "common/log.h"
 #include "sim/offline_runner.h"
+#include "sim/openai_api.h"
 #include "sim/replica.h"
 #include "sim/setup.h"
 
@@ -108,6 +110,9 @@ struct ServeFlags {
   int threads = 0;
   double time_scale = 1.0;
   double failure_rate = 0.0;
+  bool allow_failure_header = false;
+  int max_lora_adapters = 256;
+  int64_t max_body_bytes = static_cast<int64_t>(http::kDefaultMaxBodyBytes);
   std::string served_model_name;
   std::vector<std::string> lora_modules;
   std::string natural_output = "lognormal:256,0.7";
@@ -167,6 +172,28 @@ int serve(EngineFlags& ef, const ServeFlags& sf) {
     log::error("--failure-rate must be in [0, 1], got {}", sf.failure_rate);
     return 2;
   }
+  // Parsing a body costs the replica's event loop about 10 ms of CPU a MiB at worst (dense
+  // small numbers), so a larger limit is a longer possible stall; 1 GiB is past any use.
+  if (sf.max_body_bytes < 1 || sf.max_body_bytes > (int64_t{1} << 30)) {
+    log::error("--max-body-bytes must be between 1 and 1073741824, got {}", sf.max_body_bytes);
+    return 2;
+  }
+  if (sf.max_lora_adapters < 0 || sf.max_lora_adapters > 100000) {
+    log::error("--max-lora-adapters must be between 0 and 100000, got {}", sf.max_lora_adapters);
+    return 2;
+  }
+  const auto loras = split_commas(sf.lora_modules);
+  for (const auto& name : loras) {
+    if (auto ok = sim::check_lora_name(name); !ok) {
+      log::error("--lora-modules: adapter name '{}' {}", sim::shortened(name), ok.error().message);
+      return 2;
+    }
+  }
+  if (static_cast<int64_t>(loras.size()) > sf.max_lora_adapters) {
+    log::error("--lora-modules names {} adapters, more than --max-lora-adapters {}", loras.size(),
+               sf.max_lora_adapters);
+    return 2;
+  }
   auto natural = sim::LengthDistribution::parse(sf.natural_output);
   if (!natural) {
     log::error("--natural-output-len {}", natural.error().message);
@@ -195,7 +222,6 @@ int serve(EngineFlags& ef, const ServeFlags& sf) {
   std::vector<std::unique_ptr<sim::Replica>> replicas;
   const std::string served =
       sf.served_model_name.empty() ? setup.model->name : sf.served_model_name;
-  const auto loras = split_commas(sf.lora_modules);
   for (int i = 0; i < sf.replicas; ++i) {
     sim::ReplicaOptions o;
     o.index = i;
@@ -204,11 +230,14 @@ int serve(EngineFlags& ef, const ServeFlags& sf) {
     o.engine = setup.engine;
     o.cache = setup.cache;
     o.lora_modules = loras;
+    o.max_lora_adapters = sf.max_lora_adapters;
     o.failure_rate = sf.failure_rate;
+    o.allow_failure_header = sf.allow_failure_header;
     o.seed = ef.seed + static_cast<uint64_t>(i);
     o.natural_output = *natural;
     o.http.address = sf.host;
     o.http.port = static_cast<uint16_t>(sf.port == 0 ? 0 : sf.port + i);
+    o.http.max_body_bytes = static_cast<size_t>(sf.max_body_bytes);
     auto replica = std::make_unique<sim::Replica>(*loops[static_cast<size_t>(i % num_loops)], clock,
                                                   *setup.latency, std::move(o));
     auto port = replica->start();
@@ -364,10 +393,20 @@ void add_sim_command(CLI::App& app, int& exit_code) {
   sim->add_option("--failure-rate", serve_flags->failure_rate,
                   "Share of requests answered with an injected 429, 500 or 503")
       ->capture_default_str();
+  sim->add_flag("--allow-failure-header", serve_flags->allow_failure_header,
+                "Let the request header 'x-kgai-fail: CODE' force that error status (for tests "
+                "of retries; without this flag the header is ignored)");
   sim->add_option("--served-model-name", serve_flags->served_model_name,
                   "Model name clients use (default: the catalog's full name)");
   sim->add_option("--lora-modules", serve_flags->lora_modules,
                   "LoRA adapters served from the start (comma-separated names)");
+  sim->add_option("--max-body-bytes", serve_flags->max_body_bytes,
+                  "Largest request body (413 beyond); keep it equal to the gateway's")
+      ->capture_default_str();
+  sim->add_option("--max-lora-adapters", serve_flags->max_lora_adapters,
+                  "Most LoRA adapters loaded at once (--lora-modules and "
+                  "/v1/load_lora_adapter together); loads beyond it get 400")
+      ->capture_default_str();
   sim->add_flag("--list", serve_flags->list,
                 "List the models and accelerators of the catalog (with --catalog files) and exit");
   sim->add_option("--natural-output-len", serve_flags->natural_output,

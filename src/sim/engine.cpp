@@ -206,6 +206,8 @@ int Engine::load_step_loras() {
   return loads;
 }
 
+void Engine::forget_lora(int lora) { std::erase(resident_loras_, lora); }
+
 const StepOutput& Engine::step(double now) {
   output_.start = now;
   output_.duration = 0;

@@ -154,6 +154,10 @@ class Engine {
   const KvCache& kv_cache() const { return kv_; }
   const EngineCounters& counters() const { return counters_; }
 
+  // Drops adapter `lora` from the resident set: the driver reuses the id for another adapter,
+  // which must be loaded before it runs. No request may be using it.
+  void forget_lora(int lora);
+
   // Adapters in the running batch and in the waiting queue (ids, deduplicated, sorted).
   std::vector<int> running_loras() const;
   std::vector<int> waiting_loras() const;

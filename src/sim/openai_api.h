@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "common/result.h"
+#include "sim/tokenizer.h"
 
 namespace kgai::sim {
 
@@ -22,17 +23,50 @@ struct CompletionRequest {
   std::string model;
   // The prompt as the model sees it: the completion prompt, or the chat messages rendered
   // through a fixed template (so that a shared system prompt is a shared token prefix).
-  std::string prompt_text;
+  PromptText prompt;
+  int prompt_tokens = 0;  // always below the max_model_len given to the parser
   std::optional<int> max_tokens;
   bool stream = false;
   bool include_usage = false;
   bool ignore_eos = false;
 };
 
+// What an image or audio part counts as (a 336-pixel image under LLaVA-style encoders).
+inline constexpr int kMediaPartTokens = 576;
+
 // Parses a /v1/completions (chat = false) or /v1/chat/completions body. Rejects malformed or
-// truncated JSON, wrong types, a missing prompt/messages, n > 1 and batched prompts.
+// truncated JSON, wrong types, a missing prompt/messages, n > 1, batched prompts and, in
+// vLLM's words, a prompt of max_model_len tokens or more. The prompt is counted as it is
+// read and stops being stored once over the limit, so the work and memory of a request
+// stay proportional to its body, whatever its parts stand for.
 std::expected<CompletionRequest, ApiError> parse_completion_request(std::string_view body,
-                                                                    bool chat);
+                                                                    bool chat, int max_model_len);
+
+// A body of /v1/load_lora_adapter or /v1/unload_lora_adapter.
+struct LoraRequest {
+  std::string name;
+  std::optional<std::string> path;  // load only; the name when absent
+};
+
+// Adapter names kgai accepts: what Hugging Face repo ids and local names use (letters,
+// digits, '-', '_', '.', '/', ':'), at most kMaxLoraNameBytes. vLLM takes any string, but a
+// name also becomes a metric label, a log line and a key the server keeps, so kgai keeps it
+// short and plain.
+inline constexpr size_t kMaxLoraNameBytes = 256;
+inline constexpr size_t kMaxLoraPathBytes = 4096;  // PATH_MAX
+Result<void> check_lora_name(std::string_view name);
+
+// Parses a LoRA load (load = true) or unload body: an object with a valid 'lora_name' and,
+// for loads, an optional 'lora_path' string.
+std::expected<LoraRequest, ApiError> parse_lora_request(std::string_view body, bool load);
+
+// `name` for an error message or a log line, cut to a readable length: a client may send
+// megabytes.
+std::string shortened(std::string_view name);
+
+// vLLM's context-length errors: a prompt too long by itself, and prompt + max_tokens.
+std::string context_length_message(int max_model_len, int64_t prompt_tokens);
+std::string context_length_message(int max_model_len, int64_t prompt_tokens, int64_t max_tokens);
 
 // {"error": {"message", "type", "param", "code"}} as vLLM answers.
 std::string error_body(int status, std::string_view message, std::string_view param = {});

@@ -57,6 +57,7 @@ struct Replica::Impl {
   // An in-flight request and where its tokens go.
   struct Active {
     std::shared_ptr<http::ResponseStream> stream;
+    int lora = 0;  // its adapter's slot, held until the request ends
     std::string id_text;
     std::string model;
     int64_t created = 0;
@@ -87,6 +88,12 @@ struct Replica::Impl {
         admission_timer(loop),
         rng(options.seed) {
     for (const auto& name : options.lora_modules) add_lora(name, name);
+    if (!options.http.reject_response) {
+      // Bodies and headers over the limits get vLLM's error shape too, not plain text.
+      options.http.reject_response = [](int status, std::string_view reason) {
+        return error_response(status, reason);
+      };
+    }
     metrics.set_extra([this](std::string& out) { append_own_metrics(out); });
   }
 
@@ -110,15 +117,53 @@ struct Replica::Impl {
   stats::LogHistogram send_lag;
   uint64_t injected_failures = 0;
   std::string chunk;
-  // LoRA adapters: name -> (id, path); ids index lora_names.
-  std::map<std::string, std::pair<int, std::string>, std::less<>> loras;
-  std::vector<std::string> lora_names{""};
+  // LoRA adapters. A slot is an adapter id as the engine knows it (slot 0: the base model).
+  // An unloaded adapter keeps its slot while requests run under it, then the slot is reused:
+  // a client that loads and unloads forever holds memory for the adapters loaded now, not
+  // for every name it ever sent.
+  struct LoraSlot {
+    std::string name;
+    std::string path;
+    uint64_t salt = 0;  // separates its prefix-cache blocks; unlike slots, never reused
+    int users = 0;      // requests in flight under it
+    bool loaded = false;
+  };
+  std::vector<LoraSlot> lora_slots{LoraSlot{}};
+  std::vector<int> free_lora_slots;
+  std::map<std::string, int, std::less<>> loras;  // loaded adapters: name -> slot
+  uint64_t next_lora_salt = 1;
 
   int add_lora(const std::string& name, const std::string& path) {
-    int id = static_cast<int>(lora_names.size());
-    lora_names.push_back(name);
-    loras.emplace(name, std::make_pair(id, path));
+    int id;
+    if (free_lora_slots.empty()) {
+      id = static_cast<int>(lora_slots.size());
+      lora_slots.emplace_back();
+    } else {
+      id = free_lora_slots.back();
+      free_lora_slots.pop_back();
+    }
+    lora_slots[static_cast<size_t>(id)] = LoraSlot{name, path, next_lora_salt++, 0, true};
+    loras.emplace(name, id);
     return id;
+  }
+
+  void release_lora_slot_if_idle(int id) {
+    LoraSlot& slot = lora_slots[static_cast<size_t>(id)];
+    if (id == 0 || slot.loaded || slot.users > 0) return;
+    slot = LoraSlot{};
+    // The next adapter in this slot is not resident on the "GPU" just because this one was.
+    engine.forget_lora(id);
+    free_lora_slots.push_back(id);
+  }
+
+  // Every in-flight request leaves through here, so its adapter slot is released.
+  void erase_active(std::unordered_map<RequestId, Active>::iterator it) {
+    const int lora = it->second.lora;
+    active.erase(it);
+    if (lora) {
+      --lora_slots[static_cast<size_t>(lora)].users;
+      release_lora_slot_if_idle(lora);
+    }
   }
 
   void handle(http::Request&& request, std::shared_ptr<http::ResponseStream> stream) {
@@ -139,7 +184,8 @@ struct Replica::Impl {
       http::Response r;
       r.headers.push_back({"Content-Type", "text/plain; version=0.0.4; charset=utf-8"});
       r.body = metrics.render(
-          engine, [this](int id) { return lora_names[static_cast<size_t>(id)]; }, unix_seconds());
+          engine, [this](int id) { return lora_slots[static_cast<size_t>(id)].name; },
+          unix_seconds());
       return stream->respond(std::move(r));
     }
     if (path == "/v1/models") {
@@ -159,7 +205,10 @@ struct Replica::Impl {
 
   // 0 when no failure is to be injected.
   int injected_status(const http::Request& request, std::string& error) {
-    if (std::string_view forced = request.header("x-kgai-fail"); !forced.empty()) {
+    // Only where the operator asked for it: otherwise any client could make a replica look
+    // broken to the gateway in front of it.
+    if (std::string_view forced = request.header("x-kgai-fail");
+        options.allow_failure_header && !forced.empty()) {
       int code = 0;
       auto [ptr, ec] = std::from_chars(forced.data(), forced.data() + forced.size(), code);
       if (ec != std::errc() || ptr != forced.data() + forced.size() || code < 400 || code > 599) {
@@ -178,7 +227,9 @@ struct Replica::Impl {
 
   void handle_completion(const http::Request& request, std::shared_ptr<http::ResponseStream> stream,
                          bool chat) {
-    auto parsed = parse_completion_request(request.body, chat);
+    const EngineConfig& ec = engine.config();
+    const int max_len = ec.max_model_len;
+    auto parsed = parse_completion_request(request.body, chat, max_len);
     if (!parsed) {
       return stream->respond(
           error_response(parsed.error().status, parsed.error().message, parsed.error().param));
@@ -196,32 +247,19 @@ struct Replica::Impl {
     if (model != options.served_model_name) {
       auto it = loras.find(model);
       if (it == loras.end()) {
-        return stream->respond(
-            error_response(404, fmt::format("The model `{}` does not exist.", model), "model"));
+        return stream->respond(error_response(
+            404, fmt::format("The model `{}` does not exist.", shortened(model)), "model"));
       }
-      lora = it->second.first;
+      lora = it->second;
     }
-    const EngineConfig& ec = engine.config();
-    TokenizedPrompt prompt = tokenize(req.prompt_text, ec.block_size, static_cast<uint64_t>(lora));
-    const int max_len = ec.max_model_len;
-    if (prompt.num_tokens >= max_len) {
-      return stream->respond(error_response(
-          400,
-          fmt::format("This model's maximum context length is {} tokens. However, your request "
-                      "has {} input tokens. Please reduce the length of the input messages.",
-                      max_len, prompt.num_tokens),
-          chat ? "messages" : "prompt"));
-    }
+    // The parser refused prompts of max_model_len tokens or more, so this work is bounded by
+    // the model's context, not by the body.
+    TokenizedPrompt prompt =
+        tokenize(req.prompt, ec.block_size, lora_slots[static_cast<size_t>(lora)].salt);
     const int max_tokens = req.max_tokens.value_or(max_len - prompt.num_tokens);
     if (int64_t{prompt.num_tokens} + max_tokens > max_len) {
       return stream->respond(error_response(
-          400,
-          fmt::format("This model's maximum context length is {} tokens. However, you requested "
-                      "{} tokens ({} in the messages, {} in the completion). Please reduce the "
-                      "length of the messages or completion.",
-                      max_len, int64_t{prompt.num_tokens} + max_tokens, prompt.num_tokens,
-                      max_tokens),
-          "max_tokens"));
+          400, context_length_message(max_len, prompt.num_tokens, max_tokens), "max_tokens"));
     }
     if (engine.queue_full() ||
         (ec.max_waiting > 0 &&
@@ -244,6 +282,8 @@ struct Replica::Impl {
 
     Active a;
     a.stream = stream;
+    a.lora = lora;
+    ++lora_slots[static_cast<size_t>(lora)].users;
     a.id_text = fmt::format("{}-{:08x}{:016x}", chat ? "chatcmpl" : "cmpl", options.index, id);
     a.model = std::move(model);
     a.created = static_cast<int64_t>(unix_seconds());
@@ -260,7 +300,8 @@ struct Replica::Impl {
     }
     log::debug("replica {}: request {} ({}): {} prompt tokens, max_tokens {}{}{}", options.index,
                id, chat ? "chat" : "completion", spec.prompt_tokens, max_tokens,
-               req.stream ? ", streamed" : "", lora ? ", adapter " + lora_names[lora] : "");
+               req.stream ? ", streamed" : "",
+               lora ? ", adapter " + lora_slots[static_cast<size_t>(lora)].name : "");
     admissions.push_back({now + latency.frontend_seconds(), std::move(spec)});
     if (!admission_timer.armed()) arm_admission();
   }
@@ -302,7 +343,7 @@ struct Replica::Impl {
     } else {
       a.stream->respond(error_response(status, message));
     }
-    active.erase(it);
+    erase_active(it);
   }
 
   void abort(RequestId id) {
@@ -311,7 +352,7 @@ struct Replica::Impl {
     if (it->second.in_engine) {
       if (auto record = engine.abort(id, clock.now())) metrics.on_finished(*record);
     }
-    active.erase(it);
+    erase_active(it);
   }
 
   void run_step(double start) {
@@ -373,7 +414,7 @@ struct Replica::Impl {
         a.stream->respond(
             json_response(200, completion_body(header, a.text, a.finish_reason, usage)));
       }
-      active.erase(it);
+      erase_active(it);
     }
     stepping = false;
     // Steps follow each other without a gap in simulated time, even when this thread runs
@@ -391,46 +432,43 @@ struct Replica::Impl {
                     {"root", options.model_path},
                     {"parent", nullptr},
                     {"max_model_len", options.engine.max_model_len}});
-    for (const auto& [name, entry] : loras) {
+    for (const auto& [name, id] : loras) {
       data.push_back({{"id", name},
                       {"object", "model"},
                       {"created", created},
                       {"owned_by", "vllm"},
-                      {"root", entry.second},
+                      {"root", lora_slots[static_cast<size_t>(id)].path},
                       {"parent", options.served_model_name},
                       {"max_model_len", options.engine.max_model_len}});
     }
     return nlohmann::json{{"object", "list"}, {"data", data}}.dump();
   }
 
-  http::Response handle_lora(const std::string& body, bool load) {
-    auto json = nlohmann::json::parse(body, nullptr, false);
-    if (json.is_discarded() || !json.is_object()) {
-      return error_response(400, "the body must be a JSON object with 'lora_name'");
+  http::Response handle_lora(std::string_view body, bool load) {
+    auto parsed = parse_lora_request(body, load);
+    if (!parsed) {
+      return error_response(parsed.error().status, parsed.error().message, parsed.error().param);
     }
-    auto name_it = json.find("lora_name");
-    if (name_it == json.end() || !name_it->is_string() || name_it->get<std::string>().empty()) {
-      return error_response(400, "'lora_name' is required and must be a non-empty string",
-                            "lora_name");
-    }
-    const std::string name = name_it->get<std::string>();
+    const std::string& name = parsed->name;
     if (name == options.served_model_name) {
       return error_response(400, fmt::format("'{}' is the base model's name", name), "lora_name");
     }
     http::Response ok;
     ok.headers.push_back({"Content-Type", "text/plain"});
     if (load) {
-      std::string path = name;
-      if (auto p = json.find("lora_path"); p != json.end()) {
-        if (!p->is_string())
-          return error_response(400, "'lora_path' must be a string", "lora_path");
-        path = p->get<std::string>();
-      }
       if (loras.contains(name)) {
         return error_response(
             400, fmt::format("The lora adapter '{}' has already been loaded.", name), "lora_name");
       }
-      add_lora(name, path);
+      if (static_cast<int>(loras.size()) >= options.max_lora_adapters) {
+        return error_response(
+            400,
+            fmt::format("Cannot load the lora adapter '{}': {} adapters are loaded, the most this "
+                        "server holds (--max-lora-adapters). Unload one first.",
+                        name, loras.size()),
+            "lora_name");
+      }
+      add_lora(name, parsed->path.value_or(name));
       ok.body = fmt::format("Success: LoRA adapter '{}' added successfully.", name);
       return ok;
     }
@@ -439,8 +477,11 @@ struct Replica::Impl {
       return error_response(404, fmt::format("The lora adapter '{}' cannot be found.", name),
                             "lora_name");
     }
-    // The id stays reserved so requests already running under it finish normally.
+    // Requests already running under it finish normally; its slot is freed after them.
+    const int id = it->second;
     loras.erase(it);
+    lora_slots[static_cast<size_t>(id)].loaded = false;
+    release_lora_slot_if_idle(id);
     ok.body = fmt::format("Success: LoRA adapter '{}' removed successfully.", name);
     return ok;
   }
@@ -461,6 +502,7 @@ struct Replica::Impl {
                         {"time_scale", clock.time_scale()},
                         {"token_send_lag_seconds", lag_json()},
                         {"injected_failures", injected_failures},
+                        {"lora_slots", lora_slots.size()},
                         {"engine",
                          {{"steps", c.steps},
                           {"running", engine.num_running()},
@@ -491,7 +533,8 @@ struct Replica::Impl {
     w.sample("kgai:sim_token_send_lag_seconds_count", {{"replica", replica}},
              static_cast<double>(send_lag.count()));
     w.family("kgai:sim_injected_failures_total", prom::MetricType::kCounter,
-             "Requests answered with an injected error (--failure-rate or x-kgai-fail).");
+             "Requests answered with an injected error (--failure-rate, or x-kgai-fail with "
+             "--allow-failure-header).");
     w.sample("kgai:sim_injected_failures_total", {{"replica", replica}},
              static_cast<double>(injected_failures));
     out += w.text();

@@ -25,8 +25,12 @@ struct ReplicaOptions {
   EngineConfig engine;
   CacheConfigInfo cache;
   std::vector<std::string> lora_modules;
+  // Most adapters loaded at once (startup and /v1/load_lora_adapter together).
+  int max_lora_adapters = 256;
   // Share of requests answered with an injected error (429, 500 or 503).
   double failure_rate = 0;
+  // Whether the request header `x-kgai-fail: CODE` forces that error (tests of retries).
+  bool allow_failure_header = false;
   uint64_t seed = 0;
   // Length at which the simulated model stops on its own when ignore_eos is not set.
   LengthDistribution natural_output = LengthDistribution::fixed(256);

@@ -1,5 +1,6 @@
 // Starts real `kgai sim` processes on free loopback ports and talks to them over HTTP.
 #include <atomic>
+#include <chrono>
 #include <thread>
 
 #include <fmt/format.h>
@@ -291,7 +292,7 @@ TEST(SimServer, BadRequestsGetOpenAIErrors) {
 }
 
 TEST(SimServer, InjectedFailures) {
-  SimServer sim;
+  SimServer sim({"--allow-failure-header"});
   ASSERT_TRUE(sim.ok()) << sim.output();
   auto c = sim.client();
   auto request = post("/v1/completions", R"({"prompt":"x","max_tokens":1})");
@@ -304,6 +305,20 @@ TEST(SimServer, InjectedFailures) {
   r = c.send(request);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 400);
+
+  // Without --allow-failure-header a client cannot make the replica fail: the header is
+  // ignored, however it is spelled.
+  SimServer strict;
+  ASSERT_TRUE(strict.ok()) << strict.output();
+  auto sc = strict.client();
+  for (const char* value : {"503", "abc"}) {
+    auto plain = post("/v1/completions", R"({"prompt":"x","max_tokens":1})");
+    plain.headers.push_back({"X-Kgai-Fail", value});
+    auto answer = sc.send(plain);
+    ASSERT_TRUE(answer);
+    EXPECT_EQ(answer->status, 200) << value << ": " << answer->body;
+  }
+  EXPECT_EQ(metric(sc, "kgai:sim_injected_failures_total"), 0);
 
   SimServer flaky({"--failure-rate", "0.5"});
   ASSERT_TRUE(flaky.ok()) << flaky.output();
@@ -348,6 +363,207 @@ TEST(SimServer, LoraAdaptersLoadAndUnload) {
   EXPECT_EQ(missing->status, 404);
   auto gone = c.send(post("/v1/completions", R"({"model":"sql","prompt":"x"})"));
   EXPECT_EQ(gone->status, 404);
+}
+
+TEST(SimServer, LoraNamesBodiesAndCountAreBounded) {
+  SimServer sim({"--max-lora-adapters", "2", "--lora-modules", "base-sql"});
+  ASSERT_TRUE(sim.ok()) << sim.output();
+  auto c = sim.client();
+  struct Case {
+    std::string target;
+    std::string body;
+    int status;
+    std::string message_part;
+  };
+  const std::vector<Case> cases = {
+      {"/v1/load_lora_adapter", "{", 400, "invalid JSON"},
+      {"/v1/load_lora_adapter", std::string(1 << 20, '['), 400, "invalid JSON"},
+      {"/v1/load_lora_adapter", R"({"lora_name":"bad name"})", 400, "letters, digits"},
+      {"/v1/load_lora_adapter", R"({"lora_name":")" + std::string(300, 'n') + R"("})", 400,
+       "at most 256 bytes"},
+      {"/v1/load_lora_adapter",
+       R"({"lora_name":"ok","lora_path":)" + json(std::string(5000, 'p')).dump() + "}", 400,
+       "'lora_path' must be at most 4096"},
+      {"/v1/unload_lora_adapter", R"({"lora_name":"../x y"})", 400, "letters, digits"},
+      {"/v1/unload_lora_adapter", R"({"lora_name":"never-loaded"})", 404, "cannot be found"},
+      {"/v1/load_lora_adapter", R"({"lora_name":"org/sql-v2:latest","lora_path":"/a"})", 200, ""},
+      // One from the command line and one loaded: the cap of 2 is reached.
+      {"/v1/load_lora_adapter", R"({"lora_name":"third"})", 400, "--max-lora-adapters"},
+  };
+  for (const auto& k : cases) {
+    auto r = c.send(post(k.target, k.body));
+    ASSERT_TRUE(r) << k.body.substr(0, 60);
+    EXPECT_EQ(r->status, k.status) << k.body.substr(0, 60) << " -> " << r->body;
+    if (k.status == 200) continue;
+    auto j = json::parse(r->body, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << r->body;
+    EXPECT_EQ(j["error"]["code"], k.status);
+    EXPECT_NE(j["error"]["message"].get<std::string>().find(k.message_part), std::string::npos)
+        << j.dump();
+  }
+  // Unloading makes room again, and load/unload cycles reuse one adapter slot instead of
+  // keeping every name ever sent.
+  auto unload = c.send(post("/v1/unload_lora_adapter", R"({"lora_name":"org/sql-v2:latest"})"));
+  ASSERT_TRUE(unload);
+  ASSERT_EQ(unload->status, 200) << unload->body;
+  for (int i = 0; i < 200; ++i) {
+    const std::string name = fmt::format("cycle-{}", i);
+    auto load = c.send(post("/v1/load_lora_adapter", json{{"lora_name", name}}.dump()));
+    ASSERT_TRUE(load);
+    ASSERT_EQ(load->status, 200) << load->body;
+    auto drop = c.send(post("/v1/unload_lora_adapter", json{{"lora_name", name}}.dump()));
+    ASSERT_TRUE(drop);
+    ASSERT_EQ(drop->status, 200) << drop->body;
+  }
+  auto stats = json::parse(c.send(get("/kgai/stats"))->body);
+  EXPECT_EQ(stats["lora_slots"], 3);  // the base model's, base-sql's and the one reused
+  auto models = json::parse(c.send(get("/v1/models"))->body);
+  EXPECT_EQ(models["data"].size(), 2u);
+
+  // A model name that names no adapter gets vLLM's 404, without echoing megabytes back.
+  auto unknown = c.send(
+      post("/v1/completions", json{{"model", std::string(1 << 20, 'm')}, {"prompt", "x"}}.dump()));
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404);
+  EXPECT_LT(unknown->body.size(), 1000u);
+  auto j = json::parse(unknown->body);
+  EXPECT_EQ(j["error"]["type"], "NotFoundError");
+  EXPECT_EQ(j["error"]["param"], "model");
+  EXPECT_EQ(j["error"]["message"].get<std::string>().rfind("The model `mmm", 0), 0u);
+}
+
+TEST(SimServer, AReusedAdapterSlotSharesNoCacheWithItsLastOwner) {
+  SimServer sim;
+  ASSERT_TRUE(sim.ok()) << sim.output();
+  auto c = sim.client();
+  const std::string body_a =
+      json{{"model", "a"}, {"prompt", std::string(4000, 's')}, {"max_tokens", 1}}.dump();
+  const std::string body_b =
+      json{{"model", "b"}, {"prompt", std::string(4000, 's')}, {"max_tokens", 1}}.dump();
+  ASSERT_EQ(c.send(post("/v1/load_lora_adapter", R"({"lora_name":"a"})"))->status, 200);
+  ASSERT_EQ(c.send(post("/v1/completions", body_a))->status, 200);
+  auto again = c.send(post("/v1/completions", body_a));
+  EXPECT_GT(json::parse(again->body)["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
+  ASSERT_EQ(c.send(post("/v1/unload_lora_adapter", R"({"lora_name":"a"})"))->status, 200);
+  ASSERT_EQ(c.send(post("/v1/load_lora_adapter", R"({"lora_name":"b"})"))->status, 200);
+  auto other = c.send(post("/v1/completions", body_b));
+  ASSERT_EQ(other->status, 200) << other->body;
+  EXPECT_EQ(json::parse(other->body)["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
+}
+
+// A chat body of tiny image parts: each costs ~45 bytes of JSON and stands for 576 tokens.
+std::string image_parts_body(size_t body_bytes) {
+  const std::string part = R"({"type":"image_url","image_url":{"url":"data:,"}},)";
+  std::string body = R"({"messages":[{"role":"user","content":[)";
+  while (body.size() + part.size() + 8 < body_bytes) body += part;
+  body.back() = ']';
+  body += "}]}";
+  return body;
+}
+
+TEST(SimServer, HugeBodiesAreRefusedWithoutStallingTheReplica) {
+  SimServer sim;
+  ASSERT_TRUE(sim.ok()) << sim.output();
+  auto c = sim.client();
+  // 8 MB of image parts once became ~400 MB of prompt text on the replica's event loop.
+  const std::string images = image_parts_body(8 << 20);
+  auto start = std::chrono::steady_clock::now();
+  auto r = c.send(post("/v1/chat/completions", images));
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, 400);
+  auto j = json::parse(r->body);
+  EXPECT_EQ(j["error"]["param"], "messages");
+  EXPECT_NE(j["error"]["message"].get<std::string>().find(
+                "This model's maximum context length is 131072 tokens. However, your request has"),
+            std::string::npos)
+      << r->body;
+  EXPECT_LT(elapsed, std::chrono::seconds(1));  // generous: it takes tens of milliseconds
+
+  // Token ids just under the body limit (16 MiB).
+  std::string ids = R"({"prompt":[7)";
+  while (ids.size() < (16u << 20) - 64) ids += ",7";
+  ids += "]}";
+  start = std::chrono::steady_clock::now();
+  r = c.send(post("/v1/completions", ids));
+  elapsed = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, 400);
+  EXPECT_LT(elapsed, std::chrono::seconds(2));
+
+  // Over the body limit: vLLM's error shape, not plain text.
+  r = c.send(post("/v1/completions", std::string((16u << 20) + 1, ' ')));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, 413);
+  EXPECT_EQ(json::parse(r->body)["error"]["code"], 413);
+
+  // A normal multi-part chat still counts what it did: 576 tokens an image.
+  auto fresh = sim.client();
+  r = fresh.send(post("/v1/chat/completions", R"({"messages":[{"role":"user","content":[
+      {"type":"text","text":"Look:"},{"type":"image_url","image_url":{"url":"https://x/a.png"}},
+      {"type":"text","text":"and"},{"type":"image_url","image_url":{"url":"https://x/b.png"}}]}],
+      "max_tokens":2})"));
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(json::parse(r->body)["usage"]["prompt_tokens"], 2 * 576 + 10);
+}
+
+TEST(SimServer, TheBodyLimitIsAFlag) {
+  SimServer sim({"--max-body-bytes", "1000"});
+  ASSERT_TRUE(sim.ok()) << sim.output();
+  auto c = sim.client();
+  auto small = c.send(
+      post("/v1/completions", json{{"prompt", std::string(900, 'a')}, {"max_tokens", 1}}.dump()));
+  ASSERT_TRUE(small);
+  EXPECT_EQ(small->status, 200) << small->body;
+  auto big = c.send(
+      post("/v1/completions", json{{"prompt", std::string(1000, 'a')}, {"max_tokens", 1}}.dump()));
+  ASSERT_TRUE(big);
+  EXPECT_EQ(big->status, 413);
+  EXPECT_EQ(json::parse(big->body)["error"]["code"], 413);
+
+  testing::KgaiProcess zero({"sim", "--port", "0", "--max-body-bytes", "0"});
+  EXPECT_EQ(zero.wait_exit(), 2);
+  EXPECT_NE(zero.output().find("--max-body-bytes"), std::string::npos) << zero.output();
+}
+
+TEST(SimServer, HostileFieldsAndHeadersGetClearAnswers) {
+  SimServer sim;
+  ASSERT_TRUE(sim.ok()) << sim.output();
+  auto c = sim.client();
+  struct Case {
+    std::string body;
+    int status;
+    std::string message_part;
+  };
+  const std::vector<Case> cases = {
+      {R"({"prompt":"x","n":1000000000})", 400, "n = 1"},
+      {R"({"prompt":"x","best_of":1000000})", 400, "best_of = 1"},
+      {R"({"prompt":"x","max_tokens":9223372036854775807})", 400, "maximum context length"},
+      {R"({"prompt":"x","max_tokens":-5})", 400, "at least 1"},
+      {R"({"prompt":"x","max_tokens":1e300})", 400, "must be an integer"},
+  };
+  for (const auto& k : cases) {
+    auto r = c.send(post("/v1/completions", k.body));
+    ASSERT_TRUE(r) << k.body;
+    EXPECT_EQ(r->status, k.status) << k.body << " -> " << r->body;
+    EXPECT_NE(json::parse(r->body)["error"]["message"].get<std::string>().find(k.message_part),
+              std::string::npos)
+        << r->body;
+  }
+  // Fields the simulator ignores cost nothing however large: a stop list of 100,000 strings.
+  json big = {{"prompt", "x"}, {"max_tokens", 1}, {"stop", std::vector<std::string>(100000, "s")}};
+  auto ignored = c.send(post("/v1/completions", big.dump()));
+  ASSERT_TRUE(ignored);
+  EXPECT_EQ(ignored->status, 200) << ignored->body;
+  // Headers over the server's 16 KiB limit: 431 in vLLM's error shape.
+  auto request = post("/v1/completions", R"({"prompt":"x","max_tokens":1})");
+  request.headers.push_back({"x-padding", std::string(20000, 'h')});
+  auto fresh = sim.client();
+  auto r = fresh.send(request);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, 431);
+  EXPECT_EQ(json::parse(r->body)["error"]["code"], 431);
 }
 
 TEST(SimServer, ReplicasServeOnTheirOwnPorts) {
@@ -480,6 +696,17 @@ TEST(SimCommand, BadArgumentsExitWithAClearMessage) {
   {
     testing::KgaiProcess p({"sim", "--time-scale", "abc"});
     EXPECT_EQ(p.wait_exit(), 2);
+  }
+  {
+    testing::KgaiProcess p({"sim", "--port", "0", "--lora-modules", "ok,not ok"});
+    EXPECT_EQ(p.wait_exit(), 2);
+    EXPECT_NE(p.output().find("'not ok'"), std::string::npos) << p.output();
+  }
+  {
+    testing::KgaiProcess p(
+        {"sim", "--port", "0", "--lora-modules", "a,b,c", "--max-lora-adapters", "2"});
+    EXPECT_EQ(p.wait_exit(), 2);
+    EXPECT_NE(p.output().find("--max-lora-adapters"), std::string::npos) << p.output();
   }
 }
 

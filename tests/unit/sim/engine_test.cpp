@@ -246,6 +246,27 @@ TEST_F(EngineTest, LoraLoadAddsToStepTime) {
               base * (1 + config_.lora_step_overhead) + config_.lora_load_seconds, 1e-12);
 }
 
+TEST_F(EngineTest, AForgottenAdapterIsLoadedAgain) {
+  // The server reuses an unloaded adapter's id for the next adapter it loads, which must pay
+  // its own load rather than inherit the old one's residency.
+  Engine engine(config_, latency_);
+  NewRequest a = request(1, 20, 1);
+  a.lora = 1;
+  ASSERT_TRUE(engine.add(std::move(a)));
+  EXPECT_EQ(engine.step(0).lora_loads, 1);
+  run_to_completion(engine);
+  NewRequest again = request(2, 20, 1);
+  again.lora = 1;
+  ASSERT_TRUE(engine.add(std::move(again)));
+  EXPECT_EQ(engine.step(1000).lora_loads, 0);  // still resident
+  run_to_completion(engine);
+  engine.forget_lora(1);
+  NewRequest reused = request(3, 20, 1);
+  reused.lora = 1;
+  ASSERT_TRUE(engine.add(std::move(reused)));
+  EXPECT_EQ(engine.step(2000).lora_loads, 1);
+}
+
 TEST_F(EngineTest, AbortsRunningAndWaitingRequests) {
   config_.max_num_seqs = 1;
   Engine engine(config_, latency_);

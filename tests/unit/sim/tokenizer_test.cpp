@@ -47,5 +47,44 @@ TEST(Tokenizer, SaltSeparatesCaches) {
   EXPECT_EQ(tokenize(text, 16, 3).block_hashes, tokenize(text, 16, 3).block_hashes);
 }
 
+TEST(PromptText, PlaceholdersCountAndHashAsTheirWrittenOutBytes) {
+  // Text and placeholders of awkward lengths, so blocks start and end inside both.
+  PromptText prompt;
+  std::string written;
+  for (int i = 0; i < 7; ++i) {
+    const std::string text(static_cast<size_t>(13 * i + 3), static_cast<char>('a' + i));
+    prompt.append(text);
+    written += text;
+    const size_t run = static_cast<size_t>(100 * i + 37 + (i == 3 ? 9000 : 0));
+    prompt.append_placeholder(run);
+    written.append(run, PromptText::kPlaceholderByte);
+  }
+  prompt.append("tail");
+  written += "tail";
+  EXPECT_EQ(prompt.size(), written.size());
+  EXPECT_EQ(prompt.materialize(), written);
+  EXPECT_EQ(prompt.stored_text().find(PromptText::kPlaceholderByte), std::string::npos);
+  for (int block_size : {1, 3, 16, 64}) {
+    auto a = tokenize(prompt, block_size, 5);
+    auto b = tokenize(written, block_size, 5);
+    EXPECT_EQ(a.num_tokens, b.num_tokens) << block_size;
+    EXPECT_EQ(a.block_hashes, b.block_hashes) << block_size;
+  }
+}
+
+TEST(PromptText, StoresOnlyItsText) {
+  PromptText prompt;
+  for (int i = 0; i < 100000; ++i) prompt.append_placeholder(2304);
+  EXPECT_EQ(prompt.size(), 100000u * 2304);
+  EXPECT_TRUE(prompt.stored_text().empty());
+  EXPECT_EQ(tokens_for_bytes(prompt.size()), 100000 * 576);
+  PromptText empty;
+  EXPECT_TRUE(empty.empty());
+  EXPECT_EQ(tokenize(empty, 16).num_tokens, 1);
+  EXPECT_TRUE(tokenize(empty, 16).block_hashes.empty());
+  prompt.clear();
+  EXPECT_TRUE(prompt.empty());
+}
+
 }  // namespace
 }  // namespace kgai::sim

@@ -38,6 +38,8 @@ struct GatewayFlags {
   int64_t max_body_bytes = static_cast<int64_t>(http::kDefaultMaxBodyBytes);
   double request_timeout = 0;
   int threads = 1;
+  int64_t max_connections = 10'000;
+  int64_t max_connections_per_source = 0;
 };
 
 struct Address {
@@ -114,6 +116,10 @@ int run_gateway(const GatewayFlags& f) {
         "1-64");
     return 2;
   }
+  if (f.max_connections < 0 || f.max_connections_per_source < 0) {
+    log::error("--max-connections and --max-connections-per-source must be 0 (no cap) or more");
+    return 2;
+  }
   auto config = f.config_file.empty()
                     ? Result<gateway::GatewayConfig>(gateway::default_gateway_config())
                     : gateway::load_gateway_config(f.config_file);
@@ -168,6 +174,12 @@ int run_gateway(const GatewayFlags& f) {
     options.max_body_bytes = static_cast<size_t>(f.max_body_bytes);
     options.request_timeout = f.request_timeout;
     options.reuse_port = f.threads > 1;
+    // Each thread's server enforces its share (the kernel spreads connections evenly).
+    auto share = [&](int64_t cap) {
+      return static_cast<size_t>(cap == 0 ? 0 : (cap + f.threads - 1) / f.threads);
+    };
+    options.max_connections = share(f.max_connections);
+    options.max_connections_per_source = share(f.max_connections_per_source);
     proxies.push_back(
         std::make_unique<gateway::Proxy>(*loops.back(), options, *config, datastore, &events));
     auto bound = proxies.back()->start();
@@ -266,6 +278,14 @@ void add_gateway_command(CLI::App& app, int& exit_code) {
   gw->add_option("--max-body-bytes", f->max_body_bytes, "Largest request body (413 beyond)")
       ->capture_default_str();
   gw->add_option("--request-timeout", f->request_timeout, "Seconds for a whole request (0: none)");
+  gw->add_option("--max-connections", f->max_connections,
+                 "Client connections open at once (0: no cap); at the cap new ones wait in the "
+                 "listen backlog")
+      ->capture_default_str();
+  gw->add_option("--max-connections-per-source", f->max_connections_per_source,
+                 "Client connections open at once from one address (0: no cap); over it a new "
+                 "connection is closed unread")
+      ->capture_default_str();
   gw->add_option("--threads", f->threads,
                  "Proxy threads, each with its own event loop on the same port (SO_REUSEPORT)")
       ->capture_default_str();

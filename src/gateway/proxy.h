@@ -35,13 +35,17 @@ struct ProxyOptions {
   std::string address = "0.0.0.0";
   uint16_t port = 8080;
   size_t max_body_bytes = http::kDefaultMaxBodyBytes;  // 413 beyond
-  int max_attempts = 3;               // endpoints tried for one request
+  int max_attempts = 3;                                // endpoints tried for one request
   std::chrono::milliseconds connect_timeout{2'000};
   std::chrono::milliseconds header_timeout{300'000};  // request sent -> response headers
   std::chrono::milliseconds idle_timeout{300'000};    // longest gap inside a response
   double request_timeout = 0;                         // seconds for a whole request; 0 = none
   std::chrono::milliseconds models_refresh{5'000};    // how often /v1/models is re-read
   bool reuse_port = false;  // several proxies (one per thread) on one port
+  // Client connections open at once, in all and per client address (0: no cap); see
+  // http::ServerOptions.
+  size_t max_connections = 10'000;
+  size_t max_connections_per_source = 0;
 };
 
 // What the proxy reports as it works (the gateway's /metrics implements it).

@@ -21,8 +21,8 @@
 #include <exception>
 #include <iterator>
 #include <list>
-#include <optional>
 #include <map>
+#include <optional>
 
 #include <sys/socket.h>
 
@@ -579,11 +579,12 @@ asio::awaitable<void> Listener::pause_after_error(const error_code& ec) {
 // closed-at-once connection costs the server one accept and one close, whatever the client
 // sends; an answer (503) would be lost to the reset that closing with unread input causes.
 bool Listener::over_source_limit(const tcp::socket& socket, asio::ip::address& source) {
+  // No getpeername() per accept unless the cap is on (the address is only counted then).
+  if (options_.max_connections_per_source == 0) return false;
   error_code ec;
   const tcp::endpoint peer = socket.remote_endpoint(ec);
   if (ec) return false;  // already gone: the connection's first read finds out
   source = peer.address();
-  if (options_.max_connections_per_source == 0) return false;
   const auto found = per_source_.find(source);
   if (found == per_source_.end() || found->second < options_.max_connections_per_source) {
     return false;

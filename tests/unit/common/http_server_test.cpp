@@ -688,6 +688,19 @@ TEST(HttpServerTest, AmbiguousFramingIsRejectedAndNothingBehindItIsParsed) {
        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n"
        "\r\n0\r\n\r\n",
        501},
+      {"chunked twice",
+       "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n"
+       "\r\n0\r\n\r\n",
+       400},
+      {"look-alike coding", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n",
+       400},
+      {"space before colon",
+       "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n", 400},
+      {"signed length", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\nhello", 400},
+      {"bare LF", "POST / HTTP/1.1\nHost: x\nContent-Length: 5\n\nhello", 400},
+      // Beast unfolds obs-fold into one space (RFC 9112 5.2 allows it): gzip, chunked.
+      {"folded coding",
+       "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip,\r\n chunked\r\n\r\n0\r\n\r\n", 501},
       {"chunk line too long",
        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;" +
            std::string(64 * 1024, 'e') + "\r\nhello\r\n0\r\n\r\n",

@@ -226,8 +226,18 @@ class Listener : public std::enable_shared_from_this<Listener> {
   Server::Stats stats() const {
     return {open_connections(), rejected_per_source_.load(std::memory_order_relaxed),
             paused_at_limit_.load(std::memory_order_relaxed),
-            accept_errors_.load(std::memory_order_relaxed)};
+            accept_errors_.load(std::memory_order_relaxed),
+            reclaimed_idle_.load(std::memory_order_relaxed)};
   }
+
+  // Keep-alive connections waiting for their next request, oldest first: at max_connections
+  // the oldest is closed to make room (as nginx reuses connections), so that clients who
+  // keep connections idle cannot starve new ones.
+  std::list<Connection*>::iterator mark_idle(Connection* connection) {
+    return idle_.insert(idle_.end(), connection);
+  }
+  void unmark_idle(std::list<Connection*>::iterator it) { idle_.erase(it); }
+  bool reclaim_idle();
 
   const ServerOptions& options() const { return options_; }
   const Handler& handler() const { return handler_; }
@@ -260,6 +270,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
   tcp::acceptor acceptor_;
   std::string bound_;  // "address:port" as bound (the port picked for port 0), for logs
   std::list<Connection*> connections_;
+  std::list<Connection*> idle_;
   // Open connections per client address, kept only with max_connections_per_source.
   std::map<asio::ip::address, std::size_t> per_source_;
   // The accept loop waits on it at max_connections (a timer set to "never" and cancelled when
@@ -273,6 +284,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
   std::atomic<uint64_t> rejected_per_source_{0};
   std::atomic<uint64_t> paused_at_limit_{0};
   std::atomic<uint64_t> accept_errors_{0};
+  std::atomic<uint64_t> reclaimed_idle_{0};
   bool listening_ = false;
   bool stopped_ = false;
 };
@@ -326,6 +338,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void fail_later(const error_code& ec);
   void response_complete();
   void begin_linger();
+  void set_idle(bool idle);
 
   void set_deadline(SteadyTime deadline) { deadline_.set(deadline); }
   friend class LazyDeadline<Connection>;
@@ -334,6 +347,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::shared_ptr<Listener> listener_;
   const ServerOptions& options_;
   std::list<Connection*>::iterator registration_;
+  std::optional<std::list<Connection*>::iterator> idle_registration_;
   asio::ip::address source_;
   tcp::socket socket_;
   boost::beast::flat_buffer buffer_;
@@ -521,7 +535,18 @@ asio::awaitable<void> Listener::accept_loop(std::shared_ptr<Listener> self) {
   while (!self->stopped_) {
     if (self->options_.max_connections > 0 &&
         self->open_connections() >= self->options_.max_connections) {
-      co_await self->wait_for_room();
+      if (self->idle_.empty()) {
+        co_await self->wait_for_room();
+        continue;
+      }
+      // Close an idle connection only for a client actually waiting in the backlog.
+      error_code ec;
+      co_await self->acceptor_.async_wait(tcp::acceptor::wait_read,
+                                          asio::redirect_error(asio::use_awaitable, ec));
+      if (self->stopped_) co_return;
+      if (!ec && self->open_connections() >= self->options_.max_connections) {
+        self->reclaim_idle();
+      }
       continue;
     }
     error_code ec;
@@ -540,6 +565,13 @@ asio::awaitable<void> Listener::accept_loop(std::shared_ptr<Listener> self) {
     auto connection = std::make_shared<Connection>(self, std::move(socket), source);
     asio::co_spawn(self->io_, Connection::serve(std::move(connection)), log_coroutine_exception);
   }
+}
+
+bool Listener::reclaim_idle() {
+  if (idle_.empty()) return false;
+  reclaimed_idle_.fetch_add(1, std::memory_order_relaxed);
+  idle_.front()->close();  // unmarks it, and frees its slot at once
+  return true;
 }
 
 // At max_connections: new clients wait in the listen backlog (the kernel completes their
@@ -632,7 +664,9 @@ Connection::Connection(std::shared_ptr<Listener> listener, tcp::socket socket,
 
 Connection::~Connection() {
   // Only reached without close() when the io_context is torn down with the coroutine pending.
-  if (!closed_) listener_->remove(registration_, source_);
+  if (closed_) return;
+  set_idle(false);
+  listener_->remove(registration_, source_);
 }
 
 asio::awaitable<void> Connection::serve(std::shared_ptr<Connection> self) {
@@ -679,6 +713,7 @@ asio::awaitable<bool> Connection::read_some() {
     co_return false;
   }
   buffer_.commit(n);
+  set_idle(false);
   co_return true;
 }
 
@@ -1078,7 +1113,18 @@ void Connection::response_complete() {
     return;
   }
   set_deadline(Clock::now() + options_.idle_timeout);
+  // A pipelined request already read is work, not idleness.
+  if (buffer_.size() == 0) set_idle(true);
   wake_.cancel();  // the coroutine may hold a pipelined request until now
+}
+
+void Connection::set_idle(bool idle) {
+  if (idle && !idle_registration_) {
+    idle_registration_ = listener_->mark_idle(this);
+  } else if (!idle && idle_registration_) {
+    listener_->unmark_idle(*idle_registration_);
+    idle_registration_.reset();
+  }
 }
 
 // Half-closes and reads (and drops) what the peer still sends, so that closing with unread
@@ -1114,6 +1160,7 @@ void Connection::close() {
   socket_.close(ignored);
   wake_.cancel();
   deadline_.cancel();
+  set_idle(false);
   listener_->remove(registration_, source_);
   if (Exchange* exchange = std::exchange(current_, nullptr)) exchange->connection_closed();
 }

@@ -42,7 +42,8 @@ struct ServerOptions {
   bool reuse_port = false;
   // Connections open at once (0: no cap). At the cap the server stops accepting, so new
   // clients wait in the kernel's listen backlog (and then time out) instead of costing a
-  // descriptor and a coroutine each; accepting resumes when a connection closes. The default
+  // descriptor and a coroutine each; accepting resumes when a connection closes. First the
+  // keep-alive connection idle longest is closed to make room, if there is one. The default
   // leaves room under a raised descriptor limit for one upstream connection per client.
   std::size_t max_connections = 10'000;
   // Connections open at once from one client address (0: no cap). A connection over it is
@@ -130,6 +131,8 @@ class Server {
     uint64_t paused_at_limit = 0;
     // accept() failures (EMFILE, ENFILE, ENOBUFS...), each followed by a short pause.
     uint64_t accept_errors = 0;
+    // Keep-alive connections idle between requests, closed at max_connections to make room.
+    uint64_t reclaimed_idle = 0;
   };
   Stats stats() const;
 

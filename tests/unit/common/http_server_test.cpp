@@ -791,24 +791,61 @@ TEST(HttpServerTest, HugeTrailerIsRefused) {
 TEST(HttpServerTest, AtMaxConnectionsAcceptingPausesUntilOneCloses) {
   ServerOptions options;
   options.max_connections = 2;
-  TestServer server(echo_handler, options);
-  const std::string get = "GET /x HTTP/1.1\r\nHost: x\r\n\r\n";
+  std::vector<std::shared_ptr<ResponseStream>> held;  // loop thread
+  TestServer server(
+      [&](Request&& request, std::shared_ptr<ResponseStream> stream) {
+        if (request.path() != "/hold") return echo_handler(std::move(request), std::move(stream));
+        // A response in progress: the connection is busy, not idle.
+        stream->start(200, {});
+        stream->write("held\n");
+        held.push_back(std::move(stream));
+      },
+      options);
+  server.at_teardown([&] { held.clear(); });
   RawSocket first(server.port);
   RawSocket second(server.port);
-  ASSERT_TRUE(first.send_all(get));
-  ASSERT_TRUE(second.send_all(get));
-  EXPECT_THAT(first.read_until("/x\n"), StartsWith("HTTP/1.1 200 OK"));
-  EXPECT_THAT(second.read_until("/x\n"), StartsWith("HTTP/1.1 200 OK"));
+  ASSERT_TRUE(first.send_all("GET /hold HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(second.send_all("GET /hold HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_THAT(first.read_until("held\n"), StartsWith("HTTP/1.1 200 OK"));
+  EXPECT_THAT(second.read_until("held\n"), StartsWith("HTTP/1.1 200 OK"));
   // The third handshake completes in the kernel's backlog, but nobody reads it yet.
   RawSocket third(server.port);
   ASSERT_TRUE(third.ok());
-  ASSERT_TRUE(third.send_all(get));
+  ASSERT_TRUE(third.send_all("GET /x HTTP/1.1\r\nHost: x\r\n\r\n"));
   EXPECT_EQ(third.read_until("/x\n", 300ms), "");
   EXPECT_EQ(server.connections(), 2u);
   EXPECT_GE(server.server.stats().paused_at_limit, 1u);
   first.close();
   EXPECT_THAT(third.read_until("/x\n"), StartsWith("HTTP/1.1 200 OK"));
-  EXPECT_EQ(server.server.stats().rejected_per_source, 0u);
+  const Server::Stats stats = server.server.stats();
+  EXPECT_EQ(stats.rejected_per_source, 0u);
+  EXPECT_EQ(stats.reclaimed_idle, 0u);
+}
+
+// At the cap, a keep-alive connection idle between requests gives its slot to a new client
+// (the one idle longest), so clients that keep idle connections cannot starve new ones.
+TEST(HttpServerTest, AtMaxConnectionsTheLongestIdleKeepAliveMakesRoom) {
+  ServerOptions options;
+  options.max_connections = 2;
+  TestServer server(echo_handler, options);
+  const std::string get = "GET /x HTTP/1.1\r\nHost: x\r\n\r\n";
+  RawSocket first(server.port);
+  ASSERT_TRUE(first.send_all(get));
+  EXPECT_THAT(first.read_until("/x\n"), StartsWith("HTTP/1.1 200 OK"));
+  RawSocket second(server.port);
+  ASSERT_TRUE(second.send_all(get));
+  EXPECT_THAT(second.read_until("/x\n"), StartsWith("HTTP/1.1 200 OK"));
+  RawSocket third(server.port);
+  ASSERT_TRUE(third.send_all(get));
+  EXPECT_THAT(third.read_until("/x\n"), StartsWith("HTTP/1.1 200 OK"));
+  bool closed = false;
+  EXPECT_EQ(first.read_until_close(10s, &closed), "");
+  EXPECT_TRUE(closed);
+  // The second still works.
+  ASSERT_TRUE(second.send_all(get));
+  EXPECT_THAT(second.read_until("/x\n"), StartsWith("HTTP/1.1 200 OK"));
+  EXPECT_EQ(server.server.stats().reclaimed_idle, 1u);
+  EXPECT_EQ(server.connections(), 2u);
 }
 
 TEST(HttpServerTest, PerSourceCapClosesNewConnectionsUnread) {

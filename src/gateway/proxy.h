@@ -35,7 +35,7 @@ struct ProxyOptions {
   std::string address = "0.0.0.0";
   uint16_t port = 8080;
   size_t max_body_bytes = http::kDefaultMaxBodyBytes;  // 413 beyond
-  int max_attempts = 3;                                // endpoints tried for one request
+  int max_attempts = 3;               // endpoints tried for one request
   std::chrono::milliseconds connect_timeout{2'000};
   std::chrono::milliseconds header_timeout{300'000};  // request sent -> response headers
   std::chrono::milliseconds idle_timeout{300'000};    // longest gap inside a response

@@ -45,6 +45,8 @@ struct GatewayFlags {
   double outlier_base_ejection = 5;
   int outlier_max_percent = 50;
   int threads = 1;
+  int64_t max_connections = 10'000;
+  int64_t max_connections_per_source = 0;
 };
 
 struct Address {
@@ -128,6 +130,10 @@ int run_gateway(const GatewayFlags& f) {
         "positive, --outlier-failures >= 0 (0: off), --outlier-max-ejection-percent 0-100");
     return 2;
   }
+  if (f.max_connections < 0 || f.max_connections_per_source < 0) {
+    log::error("--max-connections and --max-connections-per-source must be 0 (no cap) or more");
+    return 2;
+  }
   auto config = f.config_file.empty()
                     ? Result<gateway::GatewayConfig>(gateway::default_gateway_config())
                     : gateway::load_gateway_config(f.config_file);
@@ -190,6 +196,12 @@ int run_gateway(const GatewayFlags& f) {
         std::chrono::milliseconds(static_cast<int64_t>(std::ceil(f.outlier_base_ejection * 1000)));
     options.outliers.max_ejection_percent = f.outlier_max_percent;
     options.reuse_port = f.threads > 1;
+    // Each thread's server enforces its share (the kernel spreads connections evenly).
+    auto share = [&](int64_t cap) {
+      return static_cast<size_t>(cap == 0 ? 0 : (cap + f.threads - 1) / f.threads);
+    };
+    options.max_connections = share(f.max_connections);
+    options.max_connections_per_source = share(f.max_connections_per_source);
     proxies.push_back(
         std::make_unique<gateway::Proxy>(*loops.back(), options, *config, datastore, &events));
     auto bound = proxies.back()->start();
@@ -292,7 +304,8 @@ void add_gateway_command(CLI::App& app, int& exit_code) {
                  "Seconds after which an endpoint's metrics count as stale (default: the "
                  "config's metricsStalenessThreshold, 2 s)");
   gw->add_option("--max-attempts", f->max_attempts,
-                 "Endpoints tried for one request when connecting fails")
+                 "Endpoints tried for one request when one fails before answering (refused, "
+                 "reset, TTFB timeout, 5xx, 429)")
       ->capture_default_str();
   gw->add_option("--max-body-bytes", f->max_body_bytes, "Largest request body (413 beyond)")
       ->capture_default_str();
@@ -322,6 +335,14 @@ void add_gateway_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   gw->add_option("--outlier-max-ejection-percent", f->outlier_max_percent,
                  "Most of the pool ejected at once, in percent")
+      ->capture_default_str();
+  gw->add_option("--max-connections", f->max_connections,
+                 "Client connections open at once (0: no cap); at the cap new ones wait in the "
+                 "listen backlog")
+      ->capture_default_str();
+  gw->add_option("--max-connections-per-source", f->max_connections_per_source,
+                 "Client connections open at once from one address (0: no cap); over it a new "
+                 "connection is closed unread")
       ->capture_default_str();
   gw->add_option("--threads", f->threads,
                  "Proxy threads, each with its own event loop on the same port (SO_REUSEPORT)")

@@ -21,6 +21,7 @@
 #include <exception>
 #include <iterator>
 #include <list>
+#include <map>
 #include <optional>
 
 #include <sys/socket.h>
@@ -67,6 +68,9 @@ constexpr std::size_t kCopyBodyLimit = 16 * 1024;
 constexpr std::chrono::seconds kLingerTime{2};
 // The pause after accept() fails for lack of file descriptors, so as not to spin.
 constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
+// Accept failures repeat ten times a second while descriptors are short, and per-source
+// rejections as fast as a hostile client connects: at most one log line per interval.
+constexpr std::chrono::seconds kLogInterval{10};
 
 std::string_view to_std(boost::string_view view) { return {view.data(), view.size()}; }
 
@@ -101,6 +105,93 @@ bool is_framing_header(std::string_view name) {
 
 bool status_has_body(int status) { return status >= 200 && status != 204 && status != 304; }
 
+// Calls `fn` with each comma-separated element of a header list, whitespace trimmed, empty
+// elements skipped (RFC 9110 5.6.1).
+template <typename Fn>
+void for_each_list_item(std::string_view list, Fn&& fn) {
+  while (!list.empty()) {
+    const std::size_t comma = list.find(',');
+    std::string_view item = list.substr(0, comma);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (!item.empty()) fn(item);
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+}
+
+struct Rejection {
+  int status = 0;  // 0: the request may go on
+  std::string reason;
+};
+
+// What Beast 1.74 lets through but a proxy must not act on, since another parser on the path
+// could frame the same bytes differently (request smuggling, RFC 9112 6.1 and 3.2). Beast
+// itself rejects Content-Length values that differ, and Transfer-Encoding: chunked next to
+// Content-Length; it takes a request whose Transfer-Encoding is not chunked as bodiless,
+// which would let the body be read as the next request.
+Rejection check_framing(const bhttp::request_parser<bhttp::string_body>& parser) {
+  const auto& message = parser.get();
+  std::size_t hosts = 0;
+  bool has_length = false;
+  bool has_coding = false;
+  std::size_t codings = 0;
+  std::string_view final_coding;
+  for (const auto& field : message) {
+    const std::string_view name = to_std(field.name_string());
+    if (ascii_iequals(name, "Host")) {
+      ++hosts;
+    } else if (ascii_iequals(name, "Content-Length")) {
+      has_length = true;
+    } else if (ascii_iequals(name, "Transfer-Encoding")) {
+      has_coding = true;
+      for_each_list_item(to_std(field.value()), [&](std::string_view coding) {
+        ++codings;
+        final_coding = coding;
+      });
+    }
+  }
+  if (has_coding) {
+    // HTTP/1.0 has no transfer codings; a peer that sent one cannot be framed reliably.
+    if (message.version() < 11) return {400, "bad request: Transfer-Encoding in HTTP/1.0"};
+    if (has_length) {
+      return {400, "bad request: both Transfer-Encoding and Content-Length"};
+    }
+    if (!ascii_iequals(final_coding, "chunked")) {
+      return {400, "bad request: Transfer-Encoding whose final coding is not chunked"};
+    }
+    // gzip, chunked: framed fine, but the handler would get a body it cannot read.
+    if (codings > 1) return {501, "transfer codings other than chunked are not supported"};
+  }
+  if (message.version() >= 11 && hosts != 1) {
+    return {400, hosts == 0 ? "bad request: no Host header" : "bad request: more than one Host"};
+  }
+  return {};
+}
+
+// At most one line per kLogInterval; the next line counts the ones left out.
+class LogLimiter {
+ public:
+  // Null: stay quiet. Otherwise log now, mentioning the count returned (left out since).
+  std::optional<uint64_t> allow() {
+    const SteadyTime now = Clock::now();
+    if (last_ && now - *last_ < kLogInterval) {
+      ++suppressed_;
+      return std::nullopt;
+    }
+    last_ = now;
+    return std::exchange(suppressed_, 0);
+  }
+
+ private:
+  std::optional<SteadyTime> last_;
+  uint64_t suppressed_ = 0;
+};
+
+std::string left_out(uint64_t count) {
+  return count == 0 ? std::string() : fmt::format(" ({} more since the last report)", count);
+}
+
 const boost::system::error_category& beast_http_category() {
   return bhttp::make_error_code(bhttp::error::bad_target).category();
 }
@@ -126,35 +217,74 @@ class Listener : public std::enable_shared_from_this<Listener> {
       : io_(io_context_of(loop)),
         options_(std::move(options)),
         handler_(std::move(handler)),
-        acceptor_(io_) {}
+        acceptor_(io_),
+        resume_(io_) {}
 
   Result<uint16_t> listen();
   void stop();
   std::size_t open_connections() const { return open_count_.load(std::memory_order_relaxed); }
+  Server::Stats stats() const {
+    return {open_connections(), rejected_per_source_.load(std::memory_order_relaxed),
+            paused_at_limit_.load(std::memory_order_relaxed),
+            accept_errors_.load(std::memory_order_relaxed),
+            reclaimed_idle_.load(std::memory_order_relaxed)};
+  }
+
+  // Keep-alive connections waiting for their next request, oldest first: at max_connections
+  // the oldest is closed to make room (as nginx reuses connections), so that clients who
+  // keep connections idle cannot starve new ones.
+  std::list<Connection*>::iterator mark_idle(Connection* connection) {
+    return idle_.insert(idle_.end(), connection);
+  }
+  void unmark_idle(std::list<Connection*>::iterator it) { idle_.erase(it); }
+  bool reclaim_idle();
 
   const ServerOptions& options() const { return options_; }
   const Handler& handler() const { return handler_; }
   bool stopped() const { return stopped_; }
 
-  std::list<Connection*>::iterator add(Connection* connection) {
+  std::list<Connection*>::iterator add(Connection* connection, const asio::ip::address& source) {
     open_count_.fetch_add(1, std::memory_order_relaxed);
+    if (options_.max_connections_per_source > 0) ++per_source_[source];
     return connections_.insert(connections_.end(), connection);
   }
-  void remove(std::list<Connection*>::iterator it) {
+  void remove(std::list<Connection*>::iterator it, const asio::ip::address& source) {
     connections_.erase(it);
     open_count_.fetch_sub(1, std::memory_order_relaxed);
+    if (options_.max_connections_per_source > 0) {
+      const auto found = per_source_.find(source);
+      if (found != per_source_.end() && --found->second == 0) per_source_.erase(found);
+    }
+    if (waiting_for_room_) resume_.cancel();
   }
 
  private:
   static asio::awaitable<void> accept_loop(std::shared_ptr<Listener> self);
+  asio::awaitable<void> wait_for_room();
+  asio::awaitable<void> pause_after_error(const error_code& ec);
+  bool over_source_limit(const tcp::socket& socket, asio::ip::address& source);
 
   asio::io_context& io_;
   ServerOptions options_;
   Handler handler_;
   tcp::acceptor acceptor_;
+  std::string bound_;  // "address:port" as bound (the port picked for port 0), for logs
   std::list<Connection*> connections_;
+  std::list<Connection*> idle_;
+  // Open connections per client address, kept only with max_connections_per_source.
+  std::map<asio::ip::address, std::size_t> per_source_;
+  // The accept loop waits on it at max_connections (a timer set to "never" and cancelled when
+  // a connection closes: asio 1.74 has no channel).
+  asio::steady_timer resume_;
+  bool waiting_for_room_ = false;
+  LogLimiter accept_log_;
+  LogLimiter source_log_;
   // Read from other threads (tests, metrics) while the loop runs.
   std::atomic<std::size_t> open_count_{0};
+  std::atomic<uint64_t> rejected_per_source_{0};
+  std::atomic<uint64_t> paused_at_limit_{0};
+  std::atomic<uint64_t> accept_errors_{0};
+  std::atomic<uint64_t> reclaimed_idle_{0};
   bool listening_ = false;
   bool stopped_ = false;
 };
@@ -163,7 +293,7 @@ class Exchange;
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(std::shared_ptr<Listener> listener, tcp::socket socket);
+  Connection(std::shared_ptr<Listener> listener, tcp::socket socket, asio::ip::address source);
   ~Connection();
 
   static asio::awaitable<void> serve(std::shared_ptr<Connection> self);
@@ -181,6 +311,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // True once the connection cannot carry more of the response (closed, or closing).
   bool closed() const { return closed_ || broken_; }
 
+  // Backpressure (ResponseStream::buffered_bytes, congested, on_drained).
+  std::size_t buffered_bytes() const { return pending_.size() + unsent(); }
+  bool congested() const { return buffered_bytes() > options_.write_high_water; }
+  void drain_requested();
+
  private:
   asio::awaitable<void> run();
   asio::awaitable<bool> read_some();
@@ -188,16 +323,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<bool> read_request();
   asio::awaitable<void> read_sized_body(std::size_t length, error_code& ec);
   asio::awaitable<bool> reject(const error_code& ec);
+  asio::awaitable<bool> reject(int status, std::string_view reason);
   asio::awaitable<void> write_now(std::string_view bytes, error_code& ec);
   void dispatch();
 
   void append_head(int status, const std::vector<Header>& headers);
   void flush();
-  void on_written(const error_code& ec);
+  void write_rest();
+  void on_written(const error_code& ec, std::size_t n);
+  void advance(std::size_t n);
+  std::size_t unsent() const { return (out_.size() - out_sent_) + (body_.size() - body_sent_); }
   void after_write();
+  void notify_drained();
   void fail_later(const error_code& ec);
   void response_complete();
   void begin_linger();
+  void set_idle(bool idle);
 
   void set_deadline(SteadyTime deadline) { deadline_.set(deadline); }
   friend class LazyDeadline<Connection>;
@@ -206,6 +347,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::shared_ptr<Listener> listener_;
   const ServerOptions& options_;
   std::list<Connection*>::iterator registration_;
+  std::optional<std::list<Connection*>::iterator> idle_registration_;
+  asio::ip::address source_;
   tcp::socket socket_;
   boost::beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
@@ -232,6 +375,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string pending_;
   std::string out_;
   std::string body_;
+  // How much of out_ and body_ the socket took: the write in flight goes one write_some at a
+  // time, so that the write timeout measures progress (a slow reader that keeps reading is
+  // not dropped) and buffered_bytes() is exact.
+  std::size_t out_sent_ = 0;
+  std::size_t body_sent_ = 0;
   bool writing_ = false;
 
   bool lingering_ = false;
@@ -278,6 +426,7 @@ class Exchange final : public ResponseStream {
   void finish() override {
     if (state_ != State::kStreaming) return;
     state_ = State::kDone;
+    on_drained_ = nullptr;
     connection_->finish();
   }
 
@@ -285,6 +434,7 @@ class Exchange final : public ResponseStream {
     if (state_ == State::kDone || state_ == State::kClosed) return;
     state_ = State::kClosed;
     on_close_ = nullptr;
+    on_drained_ = nullptr;
     connection_->close();
   }
 
@@ -301,10 +451,29 @@ class Exchange final : public ResponseStream {
 
   // The connection died before this response completed.
   void connection_closed() {
+    on_drained_ = nullptr;
     if (state_ == State::kDone || state_ == State::kClosed) return;
     state_ = State::kClosed;
     auto callback = std::exchange(on_close_, nullptr);
     if (callback) callback();
+  }
+
+  std::size_t buffered_bytes() const override {
+    return connection_->closed() ? 0 : connection_->buffered_bytes();
+  }
+
+  bool congested() const override { return !connection_->closed() && connection_->congested(); }
+
+  void on_drained(std::function<void()> callback) override {
+    if (state_ == State::kDone || state_ == State::kClosed) return;
+    on_drained_ = std::move(callback);
+    if (on_drained_) connection_->drain_requested();
+  }
+
+  // The connection's queue is down to the low-water mark.
+  void drained() {
+    auto callback = std::exchange(on_drained_, nullptr);
+    if (callback) callback();  // may drop the last reference to this exchange
   }
 
   bool answered() const { return state_ != State::kNew; }
@@ -315,6 +484,7 @@ class Exchange final : public ResponseStream {
   std::shared_ptr<Connection> connection_;
   State state_ = State::kNew;
   std::function<void()> on_close_;
+  std::function<void()> on_drained_;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -353,6 +523,9 @@ Result<uint16_t> Listener::listen() {
   if (acceptor_.listen(asio::socket_base::max_listen_connections, ec)) return give_up("listen: ");
   const tcp::endpoint bound = acceptor_.local_endpoint(ec);
   if (ec) return give_up("");
+  bound_ = bound.address().is_v6()
+               ? fmt::format("[{}]:{}", bound.address().to_string(), bound.port())
+               : fmt::format("{}:{}", bound.address().to_string(), bound.port());
   listening_ = true;
   asio::co_spawn(io_, accept_loop(shared_from_this()), log_coroutine_exception);
   return bound.port();
@@ -360,26 +533,102 @@ Result<uint16_t> Listener::listen() {
 
 asio::awaitable<void> Listener::accept_loop(std::shared_ptr<Listener> self) {
   while (!self->stopped_) {
+    if (self->options_.max_connections > 0 &&
+        self->open_connections() >= self->options_.max_connections) {
+      if (self->idle_.empty()) {
+        co_await self->wait_for_room();
+        continue;
+      }
+      // Close an idle connection only for a client actually waiting in the backlog.
+      error_code ec;
+      co_await self->acceptor_.async_wait(tcp::acceptor::wait_read,
+                                          asio::redirect_error(asio::use_awaitable, ec));
+      if (self->stopped_) co_return;
+      if (!ec && self->open_connections() >= self->options_.max_connections) {
+        self->reclaim_idle();
+      }
+      continue;
+    }
     error_code ec;
     tcp::socket socket =
         co_await self->acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
     if (self->stopped_) co_return;
     if (ec) {
       if (ec == asio::error::operation_aborted) co_return;
-      log::warn("http server {}:{}: accept: {}", self->options_.address, self->options_.port,
-                error_text(ec));
-      if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
-          ec == asio::error::no_memory || ec.value() == ENFILE) {
-        asio::steady_timer pause(self->io_, kAcceptRetryDelay);
-        co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      }
+      co_await self->pause_after_error(ec);
       continue;
     }
+    asio::ip::address source;
+    if (self->over_source_limit(socket, source)) continue;
     // Tokens are small writes that must leave at once, not wait for Nagle.
     socket.set_option(tcp::no_delay(true), ec);
-    auto connection = std::make_shared<Connection>(self, std::move(socket));
+    auto connection = std::make_shared<Connection>(self, std::move(socket), source);
     asio::co_spawn(self->io_, Connection::serve(std::move(connection)), log_coroutine_exception);
   }
+}
+
+bool Listener::reclaim_idle() {
+  if (idle_.empty()) return false;
+  reclaimed_idle_.fetch_add(1, std::memory_order_relaxed);
+  idle_.front()->close();  // unmarks it, and frees its slot at once
+  return true;
+}
+
+// At max_connections: new clients wait in the listen backlog (the kernel completes their
+// handshakes, up to the backlog, and then drops SYNs) until a connection closes.
+asio::awaitable<void> Listener::wait_for_room() {
+  paused_at_limit_.fetch_add(1, std::memory_order_relaxed);
+  if (auto skipped = accept_log_.allow()) {
+    log::warn("http server {}: {} connections open, the limit: not accepting until one closes{}",
+              bound_, open_connections(), left_out(*skipped));
+  }
+  waiting_for_room_ = true;
+  error_code ec;
+  resume_.expires_at(kNever);
+  co_await resume_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  waiting_for_room_ = false;
+}
+
+asio::awaitable<void> Listener::pause_after_error(const error_code& ec) {
+  accept_errors_.fetch_add(1, std::memory_order_relaxed);
+  const bool out_of_resources = ec == asio::error::no_descriptors ||
+                                ec == asio::error::no_buffer_space ||
+                                ec == asio::error::no_memory || ec.value() == ENFILE;
+  if (auto skipped = accept_log_.allow()) {
+    log::warn("http server {}: accept: {}{}{}", bound_, error_text(ec), left_out(*skipped),
+              out_of_resources ? "; pausing accepts" : "");
+  }
+  // The pending connection stays in the backlog and the listening socket stays readable:
+  // retrying at once would spin until a descriptor frees up.
+  if (out_of_resources) {
+    asio::steady_timer pause(io_, kAcceptRetryDelay);
+    error_code ignored;
+    co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+  }
+}
+
+// Closes `socket` unread if its address already has max_connections_per_source open. A
+// closed-at-once connection costs the server one accept and one close, whatever the client
+// sends; an answer (503) would be lost to the reset that closing with unread input causes.
+bool Listener::over_source_limit(const tcp::socket& socket, asio::ip::address& source) {
+  // No getpeername() per accept unless the cap is on (the address is only counted then).
+  if (options_.max_connections_per_source == 0) return false;
+  error_code ec;
+  const tcp::endpoint peer = socket.remote_endpoint(ec);
+  if (ec) return false;  // already gone: the connection's first read finds out
+  source = peer.address();
+  const auto found = per_source_.find(source);
+  if (found == per_source_.end() || found->second < options_.max_connections_per_source) {
+    return false;
+  }
+  rejected_per_source_.fetch_add(1, std::memory_order_relaxed);
+  if (auto skipped = source_log_.allow()) {
+    log::warn(
+        "http server {}: {} has {} connections open, the per-source limit: closing new "
+        "ones{}",
+        bound_, source.to_string(), found->second, left_out(*skipped));
+  }
+  return true;  // the socket closes as it goes out of scope
 }
 
 void Listener::stop() {
@@ -387,6 +636,7 @@ void Listener::stop() {
   stopped_ = true;
   error_code ignored;
   acceptor_.close(ignored);
+  resume_.cancel();
   // Closing runs on_close callbacks, which may close other connections: work on a copy.
   std::vector<Connection*> open(connections_.begin(), connections_.end());
   for (Connection* connection : open) connection->close();
@@ -395,16 +645,18 @@ void Listener::stop() {
 // ---------------------------------------------------------------------------------------
 // Connection: reading
 
-Connection::Connection(std::shared_ptr<Listener> listener, tcp::socket socket)
+Connection::Connection(std::shared_ptr<Listener> listener, tcp::socket socket,
+                       asio::ip::address source)
     : listener_(std::move(listener)),
       options_(listener_->options()),
+      source_(source),
       socket_(std::move(socket)),
       // Room for the largest allowed header plus one read; a longer header line fails the
       // parse instead of growing the buffer.
       buffer_(options_.max_header_bytes + 2 * kReadChunk),
       wake_(socket_.get_executor()),
       deadline_(socket_.get_executor(), this) {
-  registration_ = listener_->add(this);
+  registration_ = listener_->add(this, source_);
   // Writes are tried synchronously first (see flush()); they must never block the loop.
   error_code ignored;
   socket_.non_blocking(true, ignored);
@@ -412,7 +664,9 @@ Connection::Connection(std::shared_ptr<Listener> listener, tcp::socket socket)
 
 Connection::~Connection() {
   // Only reached without close() when the io_context is torn down with the coroutine pending.
-  if (!closed_) listener_->remove(registration_);
+  if (closed_) return;
+  set_idle(false);
+  listener_->remove(registration_, source_);
 }
 
 asio::awaitable<void> Connection::serve(std::shared_ptr<Connection> self) {
@@ -459,6 +713,7 @@ asio::awaitable<bool> Connection::read_some() {
     co_return false;
   }
   buffer_.commit(n);
+  set_idle(false);
   co_return true;
 }
 
@@ -484,6 +739,15 @@ asio::awaitable<bool> Connection::read_request() {
   error_code ec;
   co_await bhttp::async_read_header(socket_, buffer_, parser,
                                     asio::redirect_error(asio::use_awaitable, ec));
+  if (!ec && !closed_) {
+    // Before 100 Continue and before any body byte: the body of a request framed wrongly
+    // must not be read at all.
+    const Rejection bad = check_framing(parser);
+    if (bad.status != 0) {
+      const bool answered = co_await reject(bad.status, bad.reason);
+      co_return answered;
+    }
+  }
   if (!ec && !parser.is_done() && parser.get().version() >= 11 &&
       ascii_iequals(to_std(parser.get()[bhttp::field::expect]), "100-continue")) {
     // curl and others wait for this before sending a large body.
@@ -554,6 +818,13 @@ asio::awaitable<bool> Connection::reject(const error_code& ec) {
     log::debug("http connection: request read ended: {}", error_text(ec));
     co_return false;
   }
+  const bool answered = co_await reject(status, reason);
+  co_return answered;
+}
+
+// Answers `status` with `reason` and closes: the rest of the input (a body, pipelined
+// requests) is drained unparsed.
+asio::awaitable<bool> Connection::reject(int status, std::string_view reason) {
   parser_.reset();
   std::string message;
   if (options_.reject_response) {
@@ -740,6 +1011,8 @@ void Connection::flush() {
   }
   out_.swap(pending_);
   pending_.clear();
+  out_sent_ = 0;
+  body_sent_ = 0;
   error_code ec;
   const std::array<asio::const_buffer, 2> all{asio::buffer(out_), asio::buffer(body_)};
   const std::size_t written = socket_.write_some(all, ec);
@@ -749,33 +1022,59 @@ void Connection::flush() {
     fail_later(ec);
     return;
   }
-  if (written == out_.size() + body_.size()) {
+  advance(written);
+  if (unsent() == 0) {
     after_write();
     return;
   }
-  const std::size_t head_written = std::min(written, out_.size());
-  const std::array<asio::const_buffer, 2> rest{asio::buffer(out_) + head_written,
-                                               asio::buffer(body_) + (written - head_written)};
   writing_ = true;
+  write_rest();
+}
+
+void Connection::advance(std::size_t n) {
+  const std::size_t from_out = std::min(n, out_.size() - out_sent_);
+  out_sent_ += from_out;
+  body_sent_ += n - from_out;
+}
+
+// One write_some for what the socket has not taken, under a fresh write timeout: each bit of
+// progress earns the reader another write_timeout.
+void Connection::write_rest() {
   set_deadline(Clock::now() + options_.write_timeout);
-  asio::async_write(socket_, rest, [self = shared_from_this()](const error_code& ec, std::size_t) {
-    self->on_written(ec);
+  const std::array<asio::const_buffer, 2> rest{asio::buffer(out_) + out_sent_,
+                                               asio::buffer(body_) + body_sent_};
+  socket_.async_write_some(rest, [self = shared_from_this()](const error_code& ec, std::size_t n) {
+    self->on_written(ec, n);
   });
 }
 
-void Connection::on_written(const error_code& ec) {
-  writing_ = false;
-  if (closed_) return;
+void Connection::on_written(const error_code& ec, std::size_t n) {
+  if (closed_) {
+    writing_ = false;
+    return;
+  }
   if (ec) {
+    writing_ = false;
     log::debug("http connection: write failed: {}", error_text(ec));
     close();
     return;
   }
-  after_write();
+  advance(n);
+  if (unsent() > 0) {
+    write_rest();
+  } else {
+    writing_ = false;
+    after_write();
+  }
+  // Here, in a completion, and not in flush(): a producer is never called back from inside
+  // its own write().
+  notify_drained();
 }
 
 void Connection::after_write() {
   out_.clear();
+  out_sent_ = 0;
+  body_sent_ = 0;
   if (body_.capacity() > kCopyBodyLimit) {
     std::string().swap(body_);  // do not keep a large body's memory per idle connection
   } else {
@@ -786,6 +1085,17 @@ void Connection::after_write() {
     return;
   }
   set_deadline(kNever);  // waiting on the handler, which may take its time
+}
+
+void Connection::notify_drained() {
+  if (current_ == nullptr || closed() || buffered_bytes() > options_.write_low_water) return;
+  current_->drained();
+}
+
+// Registered while already drained: run it from the loop, not inside on_drained().
+void Connection::drain_requested() {
+  if (closed() || buffered_bytes() > options_.write_low_water) return;
+  asio::post(socket_.get_executor(), [self = shared_from_this()] { self->notify_drained(); });
 }
 
 void Connection::fail_later(const error_code& ec) {
@@ -803,7 +1113,18 @@ void Connection::response_complete() {
     return;
   }
   set_deadline(Clock::now() + options_.idle_timeout);
+  // A pipelined request already read is work, not idleness.
+  if (buffer_.size() == 0) set_idle(true);
   wake_.cancel();  // the coroutine may hold a pipelined request until now
+}
+
+void Connection::set_idle(bool idle) {
+  if (idle && !idle_registration_) {
+    idle_registration_ = listener_->mark_idle(this);
+  } else if (!idle && idle_registration_) {
+    listener_->unmark_idle(*idle_registration_);
+    idle_registration_.reset();
+  }
 }
 
 // Half-closes and reads (and drops) what the peer still sends, so that closing with unread
@@ -839,7 +1160,8 @@ void Connection::close() {
   socket_.close(ignored);
   wake_.cancel();
   deadline_.cancel();
-  listener_->remove(registration_);
+  set_idle(false);
+  listener_->remove(registration_, source_);
   if (Exchange* exchange = std::exchange(current_, nullptr)) exchange->connection_closed();
 }
 
@@ -871,5 +1193,7 @@ Result<uint16_t> Server::listen() { return impl_->listen(); }
 void Server::stop() { impl_->stop(); }
 
 std::size_t Server::open_connections() const { return impl_->open_connections(); }
+
+Server::Stats Server::stats() const { return impl_->stats(); }
 
 }  // namespace kgai::http

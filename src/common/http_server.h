@@ -5,7 +5,10 @@
 // at once or later (from a timer on the same loop): the connection waits for the answer
 // before reading the next request. Malformed requests never reach the handler: the server
 // answers 400 (bad syntax), 413 (body over the limit) or 431 (headers over the limit) with a
-// plain-text reason and closes the connection.
+// plain-text reason and closes the connection. So do requests whose framing two parsers could
+// read differently (request smuggling, RFC 9112 6.1 and 3.2): a Transfer-Encoding whose final
+// coding is not chunked, or on HTTP/1.0, or beside a Content-Length; and an HTTP/1.1 request
+// without exactly one Host. Pipelined bytes after a rejected request are never parsed.
 #pragma once
 
 #include <chrono>
@@ -37,6 +40,22 @@ struct ServerOptions {
   // SO_REUSEPORT: several servers (one per event-loop thread) listen on one port and the
   // kernel spreads connections over them.
   bool reuse_port = false;
+  // Connections open at once (0: no cap). At the cap the server stops accepting, so new
+  // clients wait in the kernel's listen backlog (and then time out) instead of costing a
+  // descriptor and a coroutine each; accepting resumes when a connection closes. First the
+  // keep-alive connection idle longest is closed to make room, if there is one. The default
+  // leaves room under a raised descriptor limit for one upstream connection per client.
+  std::size_t max_connections = 10'000;
+  // Connections open at once from one client address (0: no cap). A connection over it is
+  // closed as soon as it is accepted, unread. Off by default: behind a load balancer, a NAT
+  // or a kube-proxy every client shares one address, and a load generator is one host.
+  std::size_t max_connections_per_source = 0;
+  // Backpressure for streamed responses (write()): ResponseStream::congested() is true while
+  // more than write_high_water bytes wait for a slow reader, and on_drained() fires once they
+  // are down to write_low_water. write() itself never refuses bytes: a producer that can wait
+  // (a proxy reading an upstream) is expected to.
+  std::size_t write_high_water = 256 * 1024;
+  std::size_t write_low_water = 64 * 1024;
   // The answer to a request rejected before the handler (400, 413, 431): by default plain
   // text with the reason; an API server can answer in its own error shape. Framing headers
   // are the server's (Content-Length, Connection: close).
@@ -73,6 +92,16 @@ class ResponseStream {
   // `callback` runs once if the connection closes before the response completed (peer went
   // away, write error, timeout, server stop). Used to abort work nobody will read.
   virtual void on_close(std::function<void()> callback) = 0;
+
+  // Response bytes accepted by write() (or start...) that the peer has not taken yet.
+  virtual std::size_t buffered_bytes() const = 0;
+  // True while buffered_bytes() is over ServerOptions::write_high_water: stop producing and
+  // wait for on_drained().
+  virtual bool congested() const = 0;
+  // `callback` runs once, on the loop but never inside a call to this stream, when the
+  // buffered bytes are down to ServerOptions::write_low_water (soon, if they already are).
+  // Replaces a callback not yet run. Not run if the connection closes first (on_close is).
+  virtual void on_drained(std::function<void()> callback) = 0;
 };
 
 using Handler = std::function<void(Request&& request, std::shared_ptr<ResponseStream> stream)>;
@@ -92,6 +121,20 @@ class Server {
   void stop();
 
   std::size_t open_connections() const;
+
+  // Counters since listen(), for metrics. Thread-safe (relaxed reads).
+  struct Stats {
+    std::size_t open_connections = 0;
+    // Connections closed unread for being over max_connections_per_source.
+    uint64_t rejected_per_source = 0;
+    // Times accepting stopped at max_connections.
+    uint64_t paused_at_limit = 0;
+    // accept() failures (EMFILE, ENFILE, ENOBUFS...), each followed by a short pause.
+    uint64_t accept_errors = 0;
+    // Keep-alive connections idle between requests, closed at max_connections to make room.
+    uint64_t reclaimed_idle = 0;
+  };
+  Stats stats() const;
 
  private:
   struct Impl;

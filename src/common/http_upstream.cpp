@@ -157,6 +157,9 @@ class Exchange final : public UpstreamExchange {
       : target_(std::move(target)), request_(std::move(request)), handler_(std::move(handler)) {}
 
   void cancel() override;
+  void pause() override;
+  void resume() override;
+  bool paused() const { return paused_; }
 
   const HostPort& target() const { return target_; }
   const UpstreamRequest& request() const { return request_; }
@@ -198,6 +201,7 @@ class Exchange final : public UpstreamExchange {
   std::shared_ptr<UpstreamHandler> handler_;
   std::shared_ptr<Connection> connection_;
   bool done_ = false;
+  bool paused_ = false;
 };
 
 // Beast's parser with its callbacks wired to the connection: fields become Headers, and
@@ -301,6 +305,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void on_parsed_header(ResponseParser& parser, error_code& ec);
   bool on_parsed_body(std::string_view chunk);
 
+  // The exchange was paused or resumed (Exchange::pause, resume).
+  void reading_paused();
+  void reading_resumed();
+
  private:
   enum class Phase { kConnecting, kAwaiting, kBody, kIdle, kClosed };
 
@@ -318,6 +326,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void no_response(const error_code& ec);
   void fail(Kind kind, std::string message);
   std::string where() const { return fmt::format("{}:{}", target_.host, target_.port); }
+  // Reading is held back: the exchange is paused and its response body is being read.
+  bool held() const { return phase_ == Phase::kBody && current_ != nullptr && current_->paused(); }
 
   void set_deadline(SteadyTime deadline) { deadline_.set(deadline); }
   friend class LazyDeadline<Connection>;
@@ -346,6 +356,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool reused_ = false;     // the current request went out on a kept-alive connection
   bool got_bytes_ = false;  // some byte of the current response arrived
   bool writing_ = false;    // an asynchronous write of the request is in flight
+  bool reading_ = false;    // an asynchronous read is in flight (it owns buffer_'s tail)
 };
 
 // ---------------------------------------------------------------------------------------
@@ -357,6 +368,18 @@ void Exchange::cancel() {
   if (auto connection = std::move(connection_)) connection->drop_exchange();
   // Whoever is in one of the handler's calls holds its own reference.
   handler_.reset();
+}
+
+void Exchange::pause() {
+  if (done_ || paused_) return;
+  paused_ = true;
+  if (connection_) connection_->reading_paused();
+}
+
+void Exchange::resume() {
+  if (done_ || !paused_) return;
+  paused_ = false;
+  if (connection_) connection_->reading_resumed();
 }
 
 void ResponseParser::on_header_impl(error_code& ec) { connection_.on_parsed_header(*this, ec); }
@@ -506,6 +529,9 @@ void Connection::on_send_failed(const error_code& ec) {
 }
 
 void Connection::start_read() {
+  // One read at a time; and none while the exchange is paused in the body (the bytes would
+  // only pile up here instead of in the upstream's socket).
+  if (reading_ || held()) return;
   // Only a chunk-size line of absurd length keeps unparsed bytes around past the header.
   if (buffer_.size() + kReadChunk > buffer_.max_size()) {
     fail(Kind::kBrokenResponse,
@@ -513,12 +539,14 @@ void Connection::start_read() {
                      buffer_.size()));
     return;
   }
+  reading_ = true;
   socket_.async_read_some(
       buffer_.prepare(kReadChunk),
       [self = shared_from_this()](const error_code& ec, std::size_t n) { self->on_read(ec, n); });
 }
 
 void Connection::on_read(const error_code& ec, std::size_t n) {
+  reading_ = false;
   if (phase_ == Phase::kClosed) return;
   if (ec) {
     on_read_failed(ec);
@@ -526,7 +554,7 @@ void Connection::on_read(const error_code& ec, std::size_t n) {
   }
   buffer_.commit(n);
   got_bytes_ = true;
-  if (phase_ == Phase::kBody) set_deadline(Clock::now() + options_.idle_timeout);
+  if (phase_ == Phase::kBody && !held()) set_deadline(Clock::now() + options_.idle_timeout);
   parse();
 }
 
@@ -537,6 +565,8 @@ void Connection::parse() {
   const std::shared_ptr<Exchange> exchange = current_;
   const std::shared_ptr<UpstreamHandler> handler = exchange->handler();
   for (;;) {
+    // Paused: what is left in the buffer waits for resume() (bounded by one read).
+    if (held()) return;
     const asio::const_buffer data = buffer_.data();
     if (data.size() == 0) break;
     error_code ec;
@@ -577,7 +607,7 @@ void Connection::on_parsed_header(ResponseParser& parser, error_code& ec) {
   }
   if (status < 200) return;
   phase_ = Phase::kBody;
-  set_deadline(Clock::now() + options_.idle_timeout);
+  set_deadline(held() ? kNever : Clock::now() + options_.idle_timeout);
   current_->handler()->on_headers(status, std::move(parser.headers()));
   if (current_ == nullptr) ec = asio::error::operation_aborted;
 }
@@ -586,6 +616,24 @@ bool Connection::on_parsed_body(std::string_view chunk) {
   if (current_ == nullptr) return false;
   if (!chunk.empty()) current_->handler()->on_body(chunk);
   return current_ != nullptr;
+}
+
+void Connection::reading_paused() {
+  // The client is the slow party now; its own write timeout bounds the wait.
+  if (phase_ == Phase::kBody) set_deadline(kNever);
+}
+
+void Connection::reading_resumed() {
+  if (phase_ != Phase::kBody) return;
+  set_deadline(Clock::now() + options_.idle_timeout);
+  // Posted: the caller (a drain callback) must not be re-entered through on_body. A read in
+  // flight continues by itself.
+  asio::post(socket_.get_executor(),
+             [self = shared_from_this(), exchange = std::weak_ptr<Exchange>(current_)] {
+               if (self->phase_ != Phase::kBody || self->reading_ || self->held()) return;
+               if (self->current_ == nullptr || self->current_ != exchange.lock()) return;
+               self->parse();
+             });
 }
 
 void Connection::on_read_failed(const error_code& ec) {

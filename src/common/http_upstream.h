@@ -103,6 +103,17 @@ class UpstreamExchange {
   // handler. No callback runs after it returns. Safe at any point: twice, after completion,
   // from inside any of the handler's callbacks, after the pool is gone.
   virtual void cancel() = 0;
+
+  // Backpressure for a proxy whose client reads slower than the upstream writes: pause()
+  // stops reading the response body from the upstream socket (the upstream then blocks on a
+  // full TCP window), so memory per stream stays bounded; resume() reads again. Bytes of the
+  // read in progress may still reach on_body after pause() (at most one read, 16 KiB). While
+  // paused the idle timeout does not run: the slow party is the client, whose server-side
+  // write timeout bounds a client that reads nothing. on_body never runs inside resume()
+  // (it resumes from a posted task). A pause before the response header is complete takes
+  // effect once it is. Both are no-ops once the exchange ended.
+  virtual void pause() = 0;
+  virtual void resume() = 0;
 };
 
 // Keep-alive connections per host:port, reused most recently used first (the warmest

@@ -408,6 +408,15 @@ void Call::on_body(std::string_view chunk) {
   if (finished_) return;
   if (!ttft_) ttft_ = seconds_since(arrival_);
   stream_->write(chunk);
+  // Backpressure: a client reading slower than the endpoint writes stops the reading of the
+  // endpoint (TCP then holds it back) instead of the whole response piling up here.
+  if (exchange_ && stream_->congested()) {
+    exchange_->pause();
+    std::weak_ptr<Call> weak = weak_from_this();
+    stream_->on_drained([weak] {
+      if (auto self = weak.lock(); self && self->exchange_) self->exchange_->resume();
+    });
+  }
   // Keep the last kTailBytes: usage arrives in the final chunk (or at the end of a body).
   if (chunk.size() >= kTailBytes) {
     tail_.assign(chunk.substr(chunk.size() - kTailBytes));
@@ -681,6 +690,8 @@ Result<uint16_t> Proxy::start() {
   server_options.port = impl_->options.port;
   server_options.max_body_bytes = impl_->options.max_body_bytes;
   server_options.reuse_port = impl_->options.reuse_port;
+  server_options.max_connections = impl_->options.max_connections;
+  server_options.max_connections_per_source = impl_->options.max_connections_per_source;
   server_options.reject_response = [](int status, std::string_view reason) {
     return openai_error(status, reason);
   };

@@ -64,6 +64,10 @@ struct ProxyOptions {
   // sets and strips from client requests. Empty: no objective is read (priority 0 for all).
   std::string objective_header = "x-gateway-inference-objective";
   OutlierOptions outliers;
+  // Client connections open at once, in all and per client address (0: no cap); see
+  // http::ServerOptions.
+  size_t max_connections = 10'000;
+  size_t max_connections_per_source = 0;
 };
 
 // What the proxy reports as it works (the gateway's /metrics implements it).

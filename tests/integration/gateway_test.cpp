@@ -10,8 +10,11 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "common/event_loop.h"
 #include "common/http_client.h"
+#include "common/http_server.h"
 #include "integration/gateway_fixture.h"
+#include "unit/common/http_test_util.h"
 
 namespace kgai {
 namespace {
@@ -299,6 +302,164 @@ TEST_F(GatewayE2E, SeveralProxyThreadsShareOnePort) {
                          "objective=\"\",code=\"200\"} 24"),
             std::string::npos)
       << m->body;
+}
+
+// Rejections before the handler (framing, body and header limits) come out in the OpenAI error
+// shape and close the connection; what was pipelined behind them is not served.
+TEST_F(GatewayE2E, RejectionsAreOpenAiShapedAndClose) {
+  start(1, {}, {"--max-body-bytes", "1000"});
+  const std::string next = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::vector<std::pair<std::string, int>> cases = {
+      {"POST /v1/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 400},
+      {"POST /v1/completions HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}", 400},
+      {"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n", 413},
+      {"POST /v1/completions HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20'000, 'h') +
+           "\r\n\r\n",
+       431},
+  };
+  for (const auto& [request, status] : cases) {
+    SCOPED_TRACE(status);
+    testing::RawSocket socket(port_);
+    socket.send_all(request + next);
+    bool closed = false;
+    const std::string reply = socket.read_until_close(10s, &closed);
+    EXPECT_TRUE(closed);
+    ASSERT_EQ(reply.rfind(fmt::format("HTTP/1.1 {} ", status), 0), 0u) << reply;
+    EXPECT_NE(reply.find("Connection: close\r\n"), std::string::npos) << reply;
+    EXPECT_EQ(reply.find("HTTP/1.1", 1), std::string::npos) << reply;  // /health not served
+    const auto j = json::parse(reply.substr(reply.find("\r\n\r\n") + 4), nullptr, false);
+    ASSERT_TRUE(j.is_object() && j.contains("error")) << reply;
+    EXPECT_EQ(j["error"]["code"], status);
+    EXPECT_TRUE(j["error"]["message"].is_string());
+  }
+}
+
+// A model server that answers a completion with `total` bytes as fast as the gateway takes
+// them, counting what its socket took.
+class FloodingModelServer {
+ public:
+  explicit FloodingModelServer(size_t total)
+      : total_(total),
+        server_(loop_, http::ServerOptions{},
+                [this](http::Request&& request, std::shared_ptr<http::ResponseStream> stream) {
+                  handle(std::move(request), std::move(stream));
+                }) {
+    port_ = server_.listen().value_or(0);
+    runner_ = std::make_unique<testing::LoopThread>(loop_);
+  }
+  ~FloodingModelServer() {
+    testing::on_loop(loop_, [this] { stream_.reset(); });
+    runner_.reset();
+  }
+
+  uint16_t port() const { return port_; }
+  static char byte_at(size_t i) { return static_cast<char>('a' + i % 23); }
+  // Bytes the socket took (not those queued in this process).
+  size_t taken() {
+    return testing::on_loop(loop_,
+                            [this] { return stream_ ? sent_ - stream_->buffered_bytes() : sent_; });
+  }
+
+ private:
+  void handle(http::Request&& request, std::shared_ptr<http::ResponseStream> stream) {
+    if (request.path() == "/metrics") {
+      return stream->respond({200,
+                              {},
+                              "vllm:num_requests_waiting{model_name=\"m\"} 0\n"
+                              "vllm:num_requests_running{model_name=\"m\"} 0\n"
+                              "vllm:kv_cache_usage_perc{model_name=\"m\"} 0.1\n"});
+    }
+    if (request.path() == "/v1/models") {
+      return stream->respond({200, {}, R"({"object":"list","data":[{"id":"m"}]})"});
+    }
+    stream->start_sized(200, {{"Content-Type", "application/octet-stream"}}, total_);
+    stream_ = std::move(stream);
+    produce();
+  }
+  // Writes while the gateway keeps up, so that this process queues little itself.
+  void produce() {
+    std::string piece(64 * 1024, '\0');
+    while (sent_ < total_ && !stream_->congested()) {
+      const size_t n = std::min(piece.size(), total_ - sent_);
+      for (size_t i = 0; i < n; ++i) piece[i] = byte_at(sent_ + i);
+      if (!stream_->write(std::string_view(piece).substr(0, n))) return;
+      sent_ += n;
+    }
+    if (sent_ == total_) return stream_->finish();
+    stream_->on_drained([this] { produce(); });
+  }
+
+  size_t total_;
+  size_t sent_ = 0;  // loop thread
+  EventLoop loop_;
+  http::Server server_;
+  uint16_t port_ = 0;
+  std::shared_ptr<http::ResponseStream> stream_;
+  std::unique_ptr<testing::LoopThread> runner_;
+};
+
+// A client that reads nothing for a while: the gateway stops reading the model server (which
+// then stalls far short of its body) instead of queueing the response, and the client still
+// gets every byte once it reads.
+TEST(GatewayBackpressureE2E, SlowClientHoldsBackTheModelServer) {
+  constexpr size_t kTotal = 128u << 20;
+  FloodingModelServer model(kTotal);
+  ASSERT_NE(model.port(), 0);
+  testing::KgaiProcess gateway(
+      {"gateway", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--endpoints",
+       fmt::format("127.0.0.1:{}", model.port()), "--scrape-interval-ms", "20"});
+  const auto ports = gateway.wait_for_ports(2);
+  ASSERT_EQ(ports.size(), 2u) << gateway.output();
+  http::Client probe("127.0.0.1", ports[1]);
+  bool listed = false;
+  for (int i = 0; i < 100 && !listed; ++i) {
+    auto r = probe.send({"GET", "/v1/models", {}, ""});
+    listed = r && r->status == 200 && r->body.find("\"m\"") != std::string::npos;
+    if (!listed) std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_TRUE(listed) << gateway.output();
+
+  testing::RawSocket client(ports[1]);
+  const std::string body = R"({"model":"m","prompt":"flood","max_tokens":1})";
+  ASSERT_TRUE(client.send_all(
+      fmt::format("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  "Content-Length: {}\r\n\r\n{}",
+                  body.size(), body)));
+  // Not reading: the model server's progress must stop, bounded by the socket buffers of the
+  // two hops plus the gateway's queue (tens of MiB at most on loopback), far from 128 MiB.
+  ASSERT_TRUE(testing::wait_until([&] { return model.taken() > 0; })) << gateway.output();
+  size_t before = 0;
+  size_t after = model.taken();
+  for (int i = 0; i < 50 && after != before; ++i) {
+    before = after;
+    std::this_thread::sleep_for(200ms);
+    after = model.taken();
+  }
+  EXPECT_EQ(after, before) << "the model server never stalled";
+  EXPECT_LT(after, kTotal / 2);
+
+  const std::string head = client.read_until("\r\n\r\n");
+  ASSERT_EQ(head.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << head;
+  const size_t body_at = head.find("\r\n\r\n") + 4;
+  size_t received = 0;
+  size_t mismatches = 0;
+  auto check = [&](const char* data, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+      if (data[i] != FloodingModelServer::byte_at(received + i)) ++mismatches;
+    }
+    received += n;
+  };
+  check(head.data() + body_at, head.size() - body_at);
+  char buffer[64 * 1024];
+  while (received < kTotal) {
+    pollfd poll_fd{client.fd(), POLLIN, 0};
+    if (::poll(&poll_fd, 1, 10'000) <= 0) break;
+    const ssize_t n = ::recv(client.fd(), buffer, sizeof buffer, 0);
+    if (n <= 0) break;
+    check(buffer, static_cast<size_t>(n));
+  }
+  EXPECT_EQ(received, kTotal) << gateway.output();
+  EXPECT_EQ(mismatches, 0u);
 }
 
 }  // namespace

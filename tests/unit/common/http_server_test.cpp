@@ -1,5 +1,6 @@
 #include "common/http_server.h"
 
+#include <fcntl.h>
 #include <sys/resource.h>
 
 #include <atomic>
@@ -7,11 +8,14 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "common/http_client.h"
 #include "common/sse.h"
@@ -643,6 +647,443 @@ TEST(HttpServerTest, ListenRejectsABadAddress) {
   auto port = server.listen();
   ASSERT_FALSE(port);
   EXPECT_THAT(port.error().message, StartsWith("999.1.1.1:0: "));
+}
+
+// ---------------------------------------------------------------------------------------
+// Framing that two parsers could read differently (RFC 9112 6.1, 6.3, 3.2): each is answered
+// and the connection closed, and the request pipelined behind it is never parsed.
+
+struct FramingCase {
+  const char* name;
+  std::string request;
+  int status;
+};
+
+TEST(HttpServerTest, AmbiguousFramingIsRejectedAndNothingBehindItIsParsed) {
+  const std::string smuggled = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::vector<FramingCase> cases = {
+      {"coding not chunked", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 400},
+      {"chunked not final",
+       "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400},
+      {"empty coding", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ,\r\n\r\n", 400},
+      {"chunked in HTTP/1.0",
+       "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 400},
+      {"length then chunked",
+       "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+       "0\r\n\r\n",
+       400},
+      {"chunked then length",
+       "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"
+       "0\r\n\r\n",
+       400},
+      {"gzip then length",
+       "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\nContent-Length: 5\r\n\r\nhello",
+       400},
+      {"two lengths",
+       "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", 400},
+      {"length list", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 6\r\n\r\n", 400},
+      {"no Host", "GET / HTTP/1.1\r\n\r\n", 400},
+      {"two Hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
+      {"gzip, chunked",
+       "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n"
+       "\r\n0\r\n\r\n",
+       501},
+      {"chunked twice",
+       "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n"
+       "\r\n0\r\n\r\n",
+       400},
+      {"look-alike coding", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n",
+       400},
+      {"space before colon",
+       "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n", 400},
+      {"signed length", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\nhello", 400},
+      {"bare LF", "POST / HTTP/1.1\nHost: x\nContent-Length: 5\n\nhello", 400},
+      // Beast unfolds obs-fold into one space (RFC 9112 5.2 allows it): gzip, chunked.
+      {"folded coding",
+       "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip,\r\n chunked\r\n\r\n0\r\n\r\n", 501},
+      {"chunk line too long",
+       "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;" +
+           std::string(64 * 1024, 'e') + "\r\nhello\r\n0\r\n\r\n",
+       400},
+  };
+  std::atomic<int> handled = 0;
+  ServerOptions options;
+  options.reject_response = [](int status, std::string_view reason) {
+    return Response{
+        status, {{"Content-Type", "application/json"}}, fmt::format(R"({{"error":"{}"}})", reason)};
+  };
+  TestServer server(
+      [&](Request&& request, std::shared_ptr<ResponseStream> stream) {
+        ++handled;
+        echo_handler(std::move(request), std::move(stream));
+      },
+      options);
+  for (const FramingCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    RawSocket socket(server.port);
+    // The peer may reset once we close with its bytes unread: a failed send is fine.
+    socket.send_all(c.request + smuggled);
+    bool closed = false;
+    const std::string reply = socket.read_until_close(10s, &closed);
+    EXPECT_TRUE(closed);
+    EXPECT_THAT(reply, StartsWith(fmt::format("HTTP/1.1 {} ", c.status)));
+    EXPECT_THAT(reply, HasSubstr("Connection: close\r\n"));
+    EXPECT_THAT(reply, HasSubstr("Content-Type: application/json\r\n"));
+    EXPECT_THAT(reply, HasSubstr(R"({"error":")"));
+    // One answer only: the pipelined request was not read as a request.
+    EXPECT_EQ(reply.find("HTTP/1.1", 1), std::string::npos) << reply;
+  }
+  EXPECT_EQ(handled, 0);
+  EXPECT_TRUE(wait_until([&] { return server.connections() == 0; }));
+}
+
+TEST(HttpServerTest, UnambiguousFramingVariantsAreServed) {
+  TestServer server(echo_handler);
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      // HTTP/1.0 needs no Host.
+      {"GET /a HTTP/1.0\r\n\r\n", "GET /a /a\n"},
+      // A repeated Content-Length with one value frames the body one way only (RFC 9112 6.3).
+      {"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n"
+       "Connection: close\r\n\r\nhi",
+       "POST /b /b\nhi"},
+      // Codings are case-insensitive; extensions and trailers are parsed and dropped.
+      {"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\nConnection: close\r\n\r\n"
+       "2;ext=1\r\nhi\r\n0\r\nX-Trailer: t\r\n\r\n",
+       "POST /c /c\nhi"},
+  };
+  for (const auto& [request, body] : cases) {
+    SCOPED_TRACE(request);
+    RawSocket socket(server.port);
+    ASSERT_TRUE(socket.send_all(request));
+    const std::string reply = socket.read_until_close();
+    EXPECT_THAT(reply, StartsWith("HTTP/1.1 200 OK\r\n"));
+    EXPECT_TRUE(reply.ends_with("\r\n\r\n" + body)) << reply;
+  }
+}
+
+// A trailer section is header fields after the body: it must not grow without bound.
+TEST(HttpServerTest, HugeTrailerIsRefused) {
+  ServerOptions options;
+  options.max_header_bytes = 1024;
+  std::atomic<int> handled = 0;
+  TestServer server(
+      [&](Request&& request, std::shared_ptr<ResponseStream> stream) {
+        ++handled;
+        echo_handler(std::move(request), std::move(stream));
+      },
+      options);
+  RawSocket socket(server.port);
+  std::string request =
+      "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n";
+  for (int i = 0; i < 2000; ++i) request += fmt::format("X-T{}: {}\r\n", i, std::string(30, 't'));
+  request += "\r\n";
+  socket.send_all(request);
+  bool closed = false;
+  const std::string reply = socket.read_until_close(10s, &closed);
+  EXPECT_TRUE(closed);
+  EXPECT_THAT(reply, ::testing::AnyOf(StartsWith("HTTP/1.1 400 "), StartsWith("HTTP/1.1 431 ")));
+  EXPECT_EQ(handled, 0);
+}
+
+// ---------------------------------------------------------------------------------------
+// Connection limits
+
+TEST(HttpServerTest, AtMaxConnectionsAcceptingPausesUntilOneCloses) {
+  ServerOptions options;
+  options.max_connections = 2;
+  std::vector<std::shared_ptr<ResponseStream>> held;  // loop thread
+  TestServer server(
+      [&](Request&& request, std::shared_ptr<ResponseStream> stream) {
+        if (request.path() != "/hold") return echo_handler(std::move(request), std::move(stream));
+        // A response in progress: the connection is busy, not idle.
+        stream->start(200, {});
+        stream->write("held\n");
+        held.push_back(std::move(stream));
+      },
+      options);
+  server.at_teardown([&] { held.clear(); });
+  RawSocket first(server.port);
+  RawSocket second(server.port);
+  ASSERT_TRUE(first.send_all("GET /hold HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(second.send_all("GET /hold HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_THAT(first.read_until("held\n"), StartsWith("HTTP/1.1 200 OK"));
+  EXPECT_THAT(second.read_until("held\n"), StartsWith("HTTP/1.1 200 OK"));
+  // The third handshake completes in the kernel's backlog, but nobody reads it yet.
+  RawSocket third(server.port);
+  ASSERT_TRUE(third.ok());
+  ASSERT_TRUE(third.send_all("GET /x HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(third.read_until("/x\n", 300ms), "");
+  EXPECT_EQ(server.connections(), 2u);
+  EXPECT_GE(server.server.stats().paused_at_limit, 1u);
+  first.close();
+  EXPECT_THAT(third.read_until("/x\n"), StartsWith("HTTP/1.1 200 OK"));
+  const Server::Stats stats = server.server.stats();
+  EXPECT_EQ(stats.rejected_per_source, 0u);
+  EXPECT_EQ(stats.reclaimed_idle, 0u);
+}
+
+// At the cap, a keep-alive connection idle between requests gives its slot to a new client
+// (the one idle longest), so clients that keep idle connections cannot starve new ones.
+TEST(HttpServerTest, AtMaxConnectionsTheLongestIdleKeepAliveMakesRoom) {
+  ServerOptions options;
+  options.max_connections = 2;
+  TestServer server(echo_handler, options);
+  const std::string get = "GET /x HTTP/1.1\r\nHost: x\r\n\r\n";
+  RawSocket first(server.port);
+  ASSERT_TRUE(first.send_all(get));
+  EXPECT_THAT(first.read_until("/x\n"), StartsWith("HTTP/1.1 200 OK"));
+  RawSocket second(server.port);
+  ASSERT_TRUE(second.send_all(get));
+  EXPECT_THAT(second.read_until("/x\n"), StartsWith("HTTP/1.1 200 OK"));
+  RawSocket third(server.port);
+  ASSERT_TRUE(third.send_all(get));
+  EXPECT_THAT(third.read_until("/x\n"), StartsWith("HTTP/1.1 200 OK"));
+  bool closed = false;
+  EXPECT_EQ(first.read_until_close(10s, &closed), "");
+  EXPECT_TRUE(closed);
+  // The second still works.
+  ASSERT_TRUE(second.send_all(get));
+  EXPECT_THAT(second.read_until("/x\n"), StartsWith("HTTP/1.1 200 OK"));
+  EXPECT_EQ(server.server.stats().reclaimed_idle, 1u);
+  EXPECT_EQ(server.connections(), 2u);
+}
+
+TEST(HttpServerTest, PerSourceCapClosesNewConnectionsUnread) {
+  std::ostringstream logged;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(logged);
+  spdlog::default_logger()->sinks().push_back(sink);
+  ServerOptions options;
+  options.max_connections_per_source = 2;
+  std::atomic<int> handled = 0;
+  TestServer server(
+      [&](Request&& request, std::shared_ptr<ResponseStream> stream) {
+        ++handled;
+        echo_handler(std::move(request), std::move(stream));
+      },
+      options);
+  const std::string get = "GET /x HTTP/1.1\r\nHost: x\r\n\r\n";
+  RawSocket first(server.port);
+  RawSocket second(server.port);
+  ASSERT_TRUE(first.send_all(get));
+  ASSERT_TRUE(second.send_all(get));
+  EXPECT_THAT(first.read_until("/x\n"), StartsWith("HTTP/1.1 200 OK"));
+  EXPECT_THAT(second.read_until("/x\n"), StartsWith("HTTP/1.1 200 OK"));
+  for (int i = 0; i < 5; ++i) {
+    RawSocket over(server.port);
+    over.send_all(get);
+    bool closed = false;
+    EXPECT_EQ(over.read_until_close(10s, &closed), "");
+    EXPECT_TRUE(closed);
+  }
+  EXPECT_EQ(handled, 2);
+  EXPECT_EQ(server.server.stats().rejected_per_source, 5u);
+  // A slot frees when a connection closes.
+  first.close();
+  ASSERT_TRUE(wait_until([&] { return server.connections() == 1; }));
+  RawSocket again(server.port);
+  ASSERT_TRUE(again.send_all(get));
+  EXPECT_THAT(again.read_until("/x\n"), StartsWith("HTTP/1.1 200 OK"));
+  spdlog::default_logger()->sinks().pop_back();
+  // One line for five rejections (rate limited), naming the port actually bound.
+  const std::string text = logged.str();
+  EXPECT_THAT(text,
+              HasSubstr(fmt::format("127.0.0.1:{}: 127.0.0.1 has 2 connections", server.port)));
+  EXPECT_EQ(text.find("per-source limit"), text.rfind("per-source limit")) << text;
+}
+
+// accept() failing with EMFILE pauses the accept loop (no spinning), logs one line naming the
+// bound port however often it fails, and serves the waiting client once descriptors free up.
+TEST(HttpServerTest, OutOfDescriptorsPausesAcceptingAndLogsOnce) {
+  std::ostringstream logged;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(logged);
+  spdlog::default_logger()->sinks().push_back(sink);
+  TestServer server(echo_handler);
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  // A low soft limit makes filling the table cheap.
+  std::vector<int> fillers;
+  int probe = ::open("/dev/null", O_RDONLY);
+  ASSERT_GE(probe, 0);
+  ::close(probe);
+  rlimit low = saved;
+  low.rlim_cur = std::min<rlim_t>(saved.rlim_cur, static_cast<rlim_t>(probe) + 64);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  for (int fd; (fd = ::open("/dev/null", O_RDONLY)) >= 0;) fillers.push_back(fd);
+  // One descriptor for the client's socket; none left for the server's accept.
+  ::close(fillers.back());
+  fillers.pop_back();
+  RawSocket client(server.port);
+  const bool connected = client.ok();
+  if (connected) client.send_all("GET /late HTTP/1.1\r\nHost: x\r\n\r\n");
+  const bool failed_repeatedly =
+      wait_until([&] { return server.server.stats().accept_errors >= 3; }, 5s);
+  for (int fd : fillers) ::close(fd);
+  ::setrlimit(RLIMIT_NOFILE, &saved);
+  ASSERT_TRUE(connected);
+  EXPECT_TRUE(failed_repeatedly);
+  EXPECT_THAT(client.read_until("/late\n"), StartsWith("HTTP/1.1 200 OK"));
+  spdlog::default_logger()->sinks().pop_back();
+  const std::string text = logged.str();
+  const std::string line = fmt::format("http server 127.0.0.1:{}: accept: ", server.port);
+  EXPECT_THAT(text, HasSubstr(line + "too many open files"));
+  EXPECT_EQ(text.find(line), text.rfind(line)) << text;
+}
+
+// ---------------------------------------------------------------------------------------
+// Backpressure
+
+// Writes `total` bytes of a known pattern in `piece`-sized writes, pausing while the stream
+// is congested and going on from on_drained(), as a proxy does with its upstream.
+struct PatternProducer : std::enable_shared_from_this<PatternProducer> {
+  PatternProducer(std::shared_ptr<ResponseStream> stream, std::size_t total, std::size_t piece)
+      : stream(std::move(stream)), total(total), piece(piece) {}
+
+  static char byte_at(std::size_t i) { return static_cast<char>('a' + i % 23); }
+
+  void run() {
+    in_write = true;
+    while (sent < total && !stream->congested()) {
+      std::string data(std::min(piece, total - sent), '\0');
+      for (std::size_t i = 0; i < data.size(); ++i) data[i] = byte_at(sent + i);
+      if (!stream->write(data)) break;
+      sent += data.size();
+      max_buffered = std::max(max_buffered.load(), stream->buffered_bytes());
+    }
+    in_write = false;
+    if (sent == total) {
+      stream->finish();
+      return;
+    }
+    if (!stream->is_open()) return;
+    ++pauses;
+    std::weak_ptr<PatternProducer> weak = shared_from_this();
+    stream->on_drained([weak] {
+      auto self = weak.lock();
+      if (!self) return;
+      if (self->in_write) self->drained_inside_write = true;
+      ++self->drains;
+      self->run();
+    });
+  }
+
+  std::shared_ptr<ResponseStream> stream;
+  std::size_t total;
+  std::size_t piece;
+  std::size_t sent = 0;
+  bool in_write = false;
+  std::atomic<std::size_t> max_buffered = 0;
+  std::atomic<int> pauses = 0;
+  std::atomic<int> drains = 0;
+  std::atomic<bool> drained_inside_write = false;
+};
+
+TEST(HttpServerTest, SlowReaderGetsEveryByteWithBoundedBuffering) {
+  constexpr std::size_t kTotal = 32u << 20;
+  constexpr std::size_t kPiece = 16 * 1024;
+  ServerOptions options;
+  std::shared_ptr<PatternProducer> producer;  // loop thread
+  std::atomic<PatternProducer*> live = nullptr;
+  TestServer server(
+      [&](Request&&, std::shared_ptr<ResponseStream> stream) {
+        stream->start_sized(200, {{"Content-Type", "application/octet-stream"}}, kTotal);
+        producer = std::make_shared<PatternProducer>(std::move(stream), kTotal, kPiece);
+        live = producer.get();
+        producer->run();
+      },
+      options);
+  server.at_teardown([&] { producer.reset(); });
+  RawSocket socket(server.port);
+  ASSERT_TRUE(socket.send_all("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  // Read nothing for a while: the socket buffers fill and the producer must stop.
+  ASSERT_TRUE(wait_until([&] { return live != nullptr && live.load()->pauses > 0; }));
+  std::this_thread::sleep_for(300ms);
+  const std::size_t buffered_while_stalled =
+      on_loop(server.loop, [&] { return producer->stream->buffered_bytes(); });
+  EXPECT_LE(buffered_while_stalled, options.write_high_water + kPiece);
+  // Then read slowly, in small pieces.
+  std::string head = socket.read_until("\r\n\r\n");
+  ASSERT_THAT(head, StartsWith("HTTP/1.1 200 OK\r\n"));
+  const std::size_t head_end = head.find("\r\n\r\n") + 4;
+  std::size_t received = head.size() - head_end;
+  std::size_t mismatches = 0;
+  for (std::size_t i = 0; i < received; ++i) {
+    if (head[head_end + i] != PatternProducer::byte_at(i)) ++mismatches;
+  }
+  char buffer[64 * 1024];
+  int reads = 0;
+  while (received < kTotal) {
+    pollfd poll_fd{socket.fd(), POLLIN, 0};
+    if (::poll(&poll_fd, 1, 10'000) <= 0) break;
+    const ssize_t n = ::recv(socket.fd(), buffer, sizeof buffer, 0);
+    if (n <= 0) break;
+    for (ssize_t i = 0; i < n; ++i) {
+      if (buffer[i] != PatternProducer::byte_at(received + static_cast<std::size_t>(i))) {
+        ++mismatches;
+      }
+    }
+    received += static_cast<std::size_t>(n);
+    if (++reads % 64 == 0) std::this_thread::sleep_for(1ms);
+  }
+  EXPECT_EQ(received, kTotal);
+  EXPECT_EQ(mismatches, 0u);
+  ASSERT_TRUE(
+      wait_until([&] { return on_loop(server.loop, [&] { return producer->sent; }) == kTotal; }));
+  EXPECT_GT(producer->drains, 0);
+  EXPECT_FALSE(producer->drained_inside_write);
+  // The queue never held much more than the high-water mark plus one write.
+  EXPECT_LE(producer->max_buffered, options.write_high_water + kPiece);
+}
+
+TEST(HttpServerTest, ReaderThatNeverReadsIsDroppedByTheWriteTimeout) {
+  ServerOptions options;
+  options.write_timeout = 300ms;
+  std::shared_ptr<PatternProducer> producer;
+  std::promise<void> closed;
+  TestServer server(
+      [&](Request&&, std::shared_ptr<ResponseStream> stream) {
+        stream->on_close([&closed] { closed.set_value(); });
+        stream->start(200, {});
+        producer = std::make_shared<PatternProducer>(std::move(stream), 1u << 30, 64 * 1024);
+        producer->run();
+      },
+      options);
+  server.at_teardown([&] { producer.reset(); });
+  RawSocket socket(server.port);
+  ASSERT_TRUE(socket.send_all("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_EQ(closed.get_future().wait_for(10s), std::future_status::ready);
+  EXPECT_TRUE(wait_until([&] { return server.connections() == 0; }));
+  on_loop(server.loop, [&] {
+    EXPECT_FALSE(producer->stream->is_open());
+    EXPECT_EQ(producer->stream->buffered_bytes(), 0u);
+    EXPECT_FALSE(producer->stream->congested());
+    // Far less than the 1 GiB it wanted to send: it stopped at the high-water mark.
+    EXPECT_LT(producer->sent, 64u << 20);
+  });
+  EXPECT_EQ(producer->drains, 0);
+}
+
+TEST(HttpServerTest, OnDrainedWhenAlreadyDrainedRunsLaterNotInside) {
+  std::atomic<int> ran = 0;
+  std::atomic<bool> inside = false;
+  std::shared_ptr<ResponseStream> kept;
+  TestServer server([&](Request&&, std::shared_ptr<ResponseStream> stream) {
+    stream->start(200, {});
+    stream->write("small");
+    EXPECT_FALSE(stream->congested());
+    inside = true;
+    stream->on_drained([&, stream] {
+      if (inside) ADD_FAILURE() << "ran inside on_drained()";
+      ++ran;
+      stream->finish();
+    });
+    inside = false;
+    kept = stream;
+  });
+  server.at_teardown([&] { kept.reset(); });
+  RawSocket socket(server.port);
+  ASSERT_TRUE(socket.send_all("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_THAT(socket.read_until("0\r\n\r\n"), HasSubstr("5\r\nsmall\r\n0\r\n\r\n"));
+  EXPECT_EQ(ran, 1);
 }
 
 // Many streams at once: every connection is open and streaming at the same time, read by

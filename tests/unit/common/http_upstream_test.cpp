@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -820,6 +821,300 @@ TEST(UpstreamPoolTest, ResponseSplitAtEveryByte) {
   ASSERT_FALSE(handler->error()) << handler->error()->message;
   EXPECT_EQ(handler->body(), "data: a\n\ndata: b\n");
   EXPECT_EQ(proxy.idle(), 1u);
+}
+
+// ---------------------------------------------------------------------------------------
+// Backpressure: pause() and resume()
+
+char pattern_byte(std::size_t i) { return static_cast<char>('a' + i % 23); }
+
+// An upstream that writes a `total`-byte body of pattern_byte() as fast as the socket takes
+// it, counting what the socket took.
+class FloodingUpstream {
+ public:
+  explicit FloodingUpstream(std::size_t total)
+      : total_(total), server_([this](Peer& peer, int) { play(peer); }) {}
+
+  uint16_t port() const { return server_.port; }
+  std::size_t sent() const { return sent_; }
+  bool saw_close() const { return saw_close_; }
+
+ private:
+  void play(Peer& peer) {
+    peer.read_request();
+    if (!peer.send(fmt::format("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", total_))) return;
+    std::string piece(64 * 1024, '\0');
+    while (sent_ < total_) {
+      const std::size_t n = std::min(piece.size(), total_ - sent_);
+      for (std::size_t i = 0; i < n; ++i) piece[i] = pattern_byte(sent_ + i);
+      if (!peer.send(std::string_view(piece).substr(0, n))) {
+        saw_close_ = true;  // the proxy closed its side (EPIPE or reset)
+        return;
+      }
+      sent_ += n;
+    }
+    saw_close_ = peer.wait_closed();
+  }
+
+  std::size_t total_;
+  std::atomic<std::size_t> sent_{0};
+  std::atomic<bool> saw_close_{false};
+  ScriptedServer server_;
+};
+
+// Counts and checks the pattern; pause_at: pause (from on_body) once this many bytes came.
+class PatternReader : public UpstreamHandler {
+ public:
+  void on_headers(int status, std::vector<Header>) override { status_ = status; }
+  void on_body(std::string_view chunk) override {
+    if (paused_) ++calls_while_paused_;
+    for (std::size_t i = 0; i < chunk.size(); ++i) {
+      if (chunk[i] != pattern_byte(received_ + i)) ++mismatches_;
+    }
+    received_ += chunk.size();
+    if (hook) hook(*this);
+  }
+  void on_complete() override { completed_ = true; }
+  void on_error(const UpstreamError& error) override {
+    std::lock_guard lock(mutex_);
+    error_ = error.message;
+  }
+
+  void pause() {
+    paused_ = true;
+    received_at_pause_ = received_.load();
+    exchange->pause();
+  }
+  void resume() {
+    paused_ = false;
+    exchange->resume();
+  }
+
+  std::string error() const {
+    std::lock_guard lock(mutex_);
+    return error_;
+  }
+
+  std::shared_ptr<UpstreamExchange> exchange;  // set on the loop right after send()
+  std::function<void(PatternReader&)> hook;    // loop thread
+  std::atomic<int> status_{0};
+  std::atomic<std::size_t> received_{0};
+  std::atomic<std::size_t> received_at_pause_{0};
+  std::atomic<std::size_t> mismatches_{0};
+  std::atomic<int> calls_while_paused_{0};
+  std::atomic<bool> paused_{false};
+  std::atomic<bool> completed_{false};
+
+ private:
+  mutable std::mutex mutex_;
+  std::string error_;
+};
+
+TEST(UpstreamPoolTest, PauseStopsReadingAndResumeDeliversEveryByte) {
+  constexpr std::size_t kTotal = 64u << 20;
+  FloodingUpstream upstream(kTotal);
+  UpstreamOptions options;
+  options.idle_timeout = 200ms;  // shorter than the pause: it must not fire while paused
+  Proxy proxy(options);
+  auto reader = std::make_shared<PatternReader>();
+  std::size_t cycles = 0;  // loop thread
+  reader->hook = [&](PatternReader& r) {
+    if (r.received_ >= (1u << 20) && r.received_at_pause_ == 0 && !r.paused_) r.pause();
+    // After the long pause: many short ones, resumed from the loop, each from a posted task.
+    if (r.received_ >= (8u << 20) && !r.paused_ && r.received_ / (2u << 20) > cycles) {
+      ++cycles;
+      r.pause();
+      proxy.loop.post([&r] { r.resume(); });
+    }
+  };
+  on_loop(proxy.loop, [&] {
+    reader->exchange =
+        proxy.pool->send("127.0.0.1", upstream.port(), make_request("GET", "/"), reader);
+  });
+  ASSERT_TRUE(wait_until([&] { return reader->paused_.load(); }));
+  std::this_thread::sleep_for(700ms);
+  // Stopped: at most the rest of one read reached on_body after pause().
+  const std::size_t at_pause = reader->received_at_pause_;
+  EXPECT_LE(reader->received_ - at_pause, 64u * 1024);
+  EXPECT_EQ(reader->error(), "");
+  // The upstream is blocked on the full TCP window, far from done.
+  const std::size_t sent = upstream.sent();
+  EXPECT_LT(sent, kTotal);
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(upstream.sent(), sent);
+  on_loop(proxy.loop, [&] { reader->resume(); });
+  ASSERT_TRUE(wait_until([&] { return reader->completed_ || !reader->error().empty(); }, 60s));
+  EXPECT_EQ(reader->error(), "");
+  EXPECT_TRUE(reader->completed_);
+  EXPECT_EQ(reader->received_, kTotal);
+  EXPECT_EQ(reader->mismatches_, 0u);
+  EXPECT_GT(on_loop(proxy.loop, [&] { return cycles; }), 10u);
+  // The connection went back to the pool, ready for the next request.
+  EXPECT_EQ(proxy.idle(), 1u);
+  on_loop(proxy.loop, [&] { reader->exchange.reset(); });
+}
+
+TEST(UpstreamPoolTest, PausedExchangeCanBeCancelled) {
+  FloodingUpstream upstream(64u << 20);
+  Proxy proxy;
+  auto reader = std::make_shared<PatternReader>();
+  reader->hook = [](PatternReader& r) {
+    if (!r.paused_) r.pause();
+  };
+  on_loop(proxy.loop, [&] {
+    reader->exchange =
+        proxy.pool->send("127.0.0.1", upstream.port(), make_request("GET", "/"), reader);
+  });
+  ASSERT_TRUE(wait_until([&] { return reader->paused_.load(); }));
+  on_loop(proxy.loop, [&] {
+    reader->exchange->cancel();
+    reader->exchange->resume();  // harmless after cancel
+    reader->exchange->pause();
+  });
+  EXPECT_TRUE(wait_until([&] { return upstream.saw_close(); }));
+  EXPECT_EQ(proxy.open(), 0u);
+  EXPECT_FALSE(reader->completed_);
+  EXPECT_EQ(reader->error(), "");
+  on_loop(proxy.loop, [&] { reader->exchange.reset(); });
+}
+
+// The server's and the pool's halves together, wired as the gateway wires them: the relay
+// pauses the upstream while the client's queue is over the high-water mark and resumes it
+// when it drains.
+class Relay : public UpstreamHandler, public std::enable_shared_from_this<Relay> {
+ public:
+  explicit Relay(std::shared_ptr<ResponseStream> stream) : stream_(std::move(stream)) {}
+
+  void start(UpstreamPool& pool, uint16_t port) {
+    std::weak_ptr<Relay> weak = shared_from_this();
+    stream_->on_close([weak] {
+      auto self = weak.lock();
+      if (!self) return;
+      self->client_gone = true;
+      if (self->exchange_) self->exchange_->cancel();
+      self->exchange_.reset();
+    });
+    exchange_ = pool.send("127.0.0.1", port, make_request("GET", "/"), shared_from_this());
+  }
+  void on_headers(int status, std::vector<Header> headers) override {
+    stream_->start_sized(status, {},
+                         std::stoull(std::string(find_header(headers, "content-length"))));
+  }
+  void on_body(std::string_view chunk) override {
+    stream_->write(chunk);
+    max_buffered = std::max(max_buffered.load(), stream_->buffered_bytes());
+    if (exchange_ && stream_->congested()) {
+      ++pauses;
+      exchange_->pause();
+      std::weak_ptr<Relay> weak = shared_from_this();
+      stream_->on_drained([weak] {
+        if (auto self = weak.lock(); self && self->exchange_) self->exchange_->resume();
+      });
+    }
+  }
+  void on_complete() override {
+    exchange_.reset();
+    stream_->finish();
+  }
+  void on_error(const UpstreamError&) override {
+    exchange_.reset();
+    stream_->abort();
+  }
+
+  std::atomic<std::size_t> max_buffered{0};
+  std::atomic<int> pauses{0};
+  std::atomic<bool> client_gone{false};
+
+ private:
+  std::shared_ptr<ResponseStream> stream_;
+  std::shared_ptr<UpstreamExchange> exchange_;
+};
+
+struct RelayServer {
+  explicit RelayServer(uint16_t upstream_port, ServerOptions options = {})
+      : pool(loop),
+        server(loop, options, [this, upstream_port](Request&&, std::shared_ptr<ResponseStream> s) {
+          auto relay = std::make_shared<Relay>(std::move(s));
+          relays.push_back(relay);
+          live = relay.get();
+          relay->start(pool, upstream_port);
+        }) {
+    auto bound = server.listen();
+    EXPECT_TRUE(bound) << bound.error().message;
+    port = bound.value_or(0);
+    runner = std::make_unique<LoopThread>(loop);
+  }
+  ~RelayServer() {
+    on_loop(loop, [this] {
+      relays.clear();
+      server.stop();
+    });
+    runner->stop();
+  }
+
+  EventLoop loop;
+  UpstreamPool pool;
+  Server server;
+  uint16_t port = 0;
+  std::vector<std::shared_ptr<Relay>> relays;  // loop thread
+  std::atomic<Relay*> live{nullptr};
+  std::unique_ptr<LoopThread> runner;
+};
+
+TEST(UpstreamPoolTest, RelayToASlowClientKeepsItsBufferBounded) {
+  constexpr std::size_t kTotal = 64u << 20;
+  FloodingUpstream upstream(kTotal);
+  ServerOptions options;
+  RelayServer relay(upstream.port(), options);
+  testing::RawSocket client(relay.port);
+  ASSERT_TRUE(client.send_all("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  // Not reading at first: everything on the path fills up, and the relay must stop.
+  ASSERT_TRUE(wait_until([&] { return relay.live != nullptr && relay.live.load()->pauses > 0; }));
+  std::this_thread::sleep_for(300ms);
+  const std::string head = client.read_until("\r\n\r\n");
+  ASSERT_THAT(head, ::testing::StartsWith("HTTP/1.1 200 OK\r\n"));
+  const std::size_t body_at = head.find("\r\n\r\n") + 4;
+  std::size_t received = 0;
+  std::size_t mismatches = 0;
+  auto check = [&](const char* data, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+      if (data[i] != pattern_byte(received + i)) ++mismatches;
+    }
+    received += n;
+  };
+  check(head.data() + body_at, head.size() - body_at);
+  char buffer[32 * 1024];
+  int reads = 0;
+  while (received < kTotal) {
+    pollfd poll_fd{client.fd(), POLLIN, 0};
+    if (::poll(&poll_fd, 1, 10'000) <= 0) break;
+    const ssize_t n = ::recv(client.fd(), buffer, sizeof buffer, 0);
+    if (n <= 0) break;
+    check(buffer, static_cast<std::size_t>(n));
+    if (++reads % 128 == 0) std::this_thread::sleep_for(1ms);  // a slow reader
+  }
+  EXPECT_EQ(received, kTotal);
+  EXPECT_EQ(mismatches, 0u);
+  Relay* r = relay.live;
+  EXPECT_GT(r->pauses, 0);
+  // The high-water mark plus what one upstream read (16 KiB) can add after it.
+  EXPECT_LE(r->max_buffered, options.write_high_water + 64u * 1024);
+  EXPECT_FALSE(r->client_gone);
+}
+
+TEST(UpstreamPoolTest, RelayDropsAClientThatNeverReadsAndCancelsTheUpstream) {
+  FloodingUpstream upstream(1u << 30);
+  ServerOptions options;
+  options.write_timeout = 300ms;
+  RelayServer relay(upstream.port(), options);
+  testing::RawSocket client(relay.port);
+  ASSERT_TRUE(client.send_all("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(wait_until([&] { return relay.live != nullptr && relay.live.load()->client_gone; }));
+  EXPECT_TRUE(wait_until([&] { return upstream.saw_close(); }));
+  EXPECT_LT(upstream.sent(), 256u << 20);
+  EXPECT_TRUE(wait_until([&] { return relay.server.open_connections() == 0; }));
+  EXPECT_EQ(on_loop(relay.loop, [&] { return relay.pool.open_connections(); }), 0u);
+  EXPECT_LE(relay.live.load()->max_buffered, options.write_high_water + 64u * 1024);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -70,6 +70,28 @@ struct GatewayMetrics::EndpointSeries {
   std::atomic<uint64_t> retries{0};
 };
 
+std::string render_connection_metrics(const http::Server::Stats& stats) {
+  using prom::MetricType;
+  prom::TextWriter w;
+  const std::string open = name("client_connections");
+  w.family(open, MetricType::kGauge, "Client connections open now.");
+  w.sample(open, {}, static_cast<double>(stats.open_connections));
+  const std::string refused = name("client_connections_refused_total");
+  w.family(refused, MetricType::kCounter,
+           "Client connections refused: over --max-connections-per-source (closed unread), or "
+           "accept() failing (out of descriptors or memory).");
+  w.sample(refused, {{"reason", "per_source"}}, static_cast<double>(stats.rejected_per_source));
+  w.sample(refused, {{"reason", "accept_error"}}, static_cast<double>(stats.accept_errors));
+  const std::string reclaimed = name("client_connections_reclaimed_total");
+  w.family(reclaimed, MetricType::kCounter,
+           "Idle keep-alive connections closed at --max-connections to make room for a new one.");
+  w.sample(reclaimed, {}, static_cast<double>(stats.reclaimed_idle));
+  const std::string paused = name("accept_paused_total");
+  w.family(paused, MetricType::kCounter, "Times accepting paused at --max-connections.");
+  w.sample(paused, {}, static_cast<double>(stats.paused_at_limit));
+  return w.take();
+}
+
 GatewayMetrics::GatewayMetrics() : GatewayMetrics(Options{}) {}
 
 GatewayMetrics::GatewayMetrics(Options options)

@@ -58,11 +58,21 @@
 #include <string_view>
 
 #include "common/clock.h"
+#include "common/http_server.h"
 #include "common/stats.h"
 #include "gateway/endpoint.h"
 #include "gateway/flow_control.h"
 
 namespace kgai::gateway {
+
+// The client connection counters of the gateway's HTTP servers (summed over its threads), as
+// Prometheus families to append to GatewayMetrics::render()'s page:
+//   kgai_gateway_client_connections                  gauge: open now
+//   kgai_gateway_client_connections_refused_total{reason}   counter: per_source (closed
+//                                                    unread), accept_error (EMFILE...)
+//   kgai_gateway_client_connections_reclaimed_total  counter: idle ones closed at the cap
+//   kgai_gateway_accept_paused_total                 counter: times accepting paused at the cap
+std::string render_connection_metrics(const http::Server::Stats& stats);
 
 class GatewayMetrics {
  public:

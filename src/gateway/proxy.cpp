@@ -720,4 +720,8 @@ FlowController::Stats Proxy::flow_stats() const { return impl_->flow.stats(); }
 
 double Proxy::saturation() const { return impl_->current_saturation(); }
 
+http::Server::Stats Proxy::connection_stats() const {
+  return impl_->server ? impl_->server->stats() : http::Server::Stats{};
+}
+
 }  // namespace kgai::gateway

@@ -32,6 +32,7 @@
 
 #include "common/event_loop.h"
 #include "common/http.h"
+#include "common/http_server.h"
 #include "common/result.h"
 #include "gateway/config.h"
 #include "gateway/datastore.h"
@@ -101,6 +102,8 @@ class Proxy {
   // Flow-control queue state and the pool's saturation, for /metrics. Thread-safe.
   FlowController::Stats flow_stats() const;
   double saturation() const;
+  // The client side's connection counters (open, refused or paused at the caps). Thread-safe.
+  http::Server::Stats connection_stats() const;
 
   struct Impl;
 

@@ -236,3 +236,26 @@ TEST(GatewayMetrics, ConcurrentUpdatesWhileRendering) {
 
 }  // namespace
 }  // namespace kgai::gateway
+
+namespace kgai::gateway {
+namespace {
+
+TEST(ConnectionMetrics, RenderTheServersCounters) {
+  http::Server::Stats stats;
+  stats.open_connections = 12;
+  stats.rejected_per_source = 3;
+  stats.accept_errors = 2;
+  stats.reclaimed_idle = 5;
+  stats.paused_at_limit = 7;
+  const auto e = parse(render_connection_metrics(stats));
+  EXPECT_EQ(value(e, "kgai_gateway_client_connections", {}), 12);
+  EXPECT_EQ(value(e, "kgai_gateway_client_connections_refused_total", {{"reason", "per_source"}}),
+            3);
+  EXPECT_EQ(value(e, "kgai_gateway_client_connections_refused_total", {{"reason", "accept_error"}}),
+            2);
+  EXPECT_EQ(value(e, "kgai_gateway_client_connections_reclaimed_total", {}), 5);
+  EXPECT_EQ(value(e, "kgai_gateway_accept_paused_total", {}), 7);
+}
+
+}  // namespace
+}  // namespace kgai::gateway

@@ -60,7 +60,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 # --- settings (environment) -------------------------------------------------------------------
 DURATION=${DURATION:-600}
-RATE=${RATE:-10}
+RATE=${RATE:-20}
 SEED=${SEED:-1}
 OUT=${OUT:-/tmp/kgai-soak-$(date -u +%Y%m%d-%H%M%S)}
 API=${API:-chat}
@@ -87,6 +87,7 @@ ERROR_HOLD=${ERROR_HOLD:-15}
 # abuse
 ABUSE=${ABUSE:-1}
 ABUSE_KINDS=${ABUSE_KINDS:-slow_reader,slowloris,conn_flood,nested_json,bad_utf8,oversized,malformed,garbage,metrics,fail_header}
+PRIME=${PRIME:-1}               # each one-shot abusive request twice before the run
 ABUSE_ARGS=${ABUSE_ARGS:-}      # extra soak_abuse.py flags, e.g. --flood-conns 1000
 MAX_BODY_BYTES=${MAX_BODY_BYTES:-16777216}
 # measurement and bounds
@@ -199,6 +200,17 @@ if ! curl -sf -m 1 "127.0.0.1:$gw_port/v1/models" | grep -qF "$model"; then
 fi
 fds() { find "/proc/$gw_pid/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 fds_idle_before=$(fds)
+rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$gw_pid/status" 2>/dev/null; }
+rss_before_prime=$(rss)
+rss_after_prime=$rss_before_prime
+if ((ABUSE && PRIME)); then
+  # Each one-shot abusive request twice before the run, so that a one-time step of the
+  # allocator's high-water mark (a 17 MiB body) is measured apart from growth over time.
+  python3 "$here/soak_abuse.py" --prime --port "$gw_port" --metrics-port "$metrics_port" \
+    --model "$model" --duration 60 --out "$OUT/prime.json" --max-body-bytes "$MAX_BODY_BYTES" \
+    >"$OUT/logs/prime.out" 2>"$OUT/logs/prime.err" || true
+  rss_after_prime=$(rss)
+fi
 
 settings="DURATION=$DURATION RATE=$RATE SEED=$SEED API=$API ENDPOINTS=$ENDPOINTS SIM_ARGS='$SIM_ARGS' SIM_ERROR_ARGS='$SIM_ERROR_ARGS' GATEWAY_ARGS='$GATEWAY_ARGS' FAULT_KINDS=$FAULT_KINDS ABUSE=$ABUSE"
 log "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1), load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -364,7 +376,8 @@ fds_idle_after=$(fds)
 check_metrics "scrape_final"
 cat >"$OUT/status.json" <<EOF
 {"gateway_alive": $gateway_alive, "gateway_death": "$gateway_death", "start_at": $start_at,
- "fds_idle_before": $fds_idle_before, "fds_idle_after": ${fds_idle_after:-null}, "perf_exit": $perf_rc,
+ "fds_idle_before": $fds_idle_before,
+ "rss_kib_before_prime": ${rss_before_prime:-null}, "rss_kib_after_prime": ${rss_after_prime:-null}, "fds_idle_after": ${fds_idle_after:-null}, "perf_exit": $perf_rc,
  "settings": {"commit": "$(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo '?')",
    "duration_s": $DURATION, "rate": $RATE, "seed": $SEED, "api": "$API", "endpoints": $ENDPOINTS,
    "sim_args": "$SIM_ARGS", "sim_error_args": "$SIM_ERROR_ARGS", "gateway_args": "$GATEWAY_ARGS",

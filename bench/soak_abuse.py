@@ -385,6 +385,31 @@ class Abuse:
             self.counts.add("fail_header", out)
             self.pause(self.args.fail_header_period)
 
+    def prime(self):
+        """Each one-shot abusive request twice, one after another, before the measured run: a
+        first large body raises the allocator's high-water mark once (glibc keeps freed heap
+        memory), and that step should be seen apart from growth over time."""
+        a = self.args
+        m = json.dumps(a.model)
+        n = a.nested_depth
+        payload = b'{"model":"m","prompt":"' + b"x" * (a.max_body_bytes + (1 << 20)) + b'"}'
+        step = 1 << 20
+        chunked = (b"POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                   b"Transfer-Encoding: chunked\r\n\r\n" +
+                   b"".join(b"%x\r\n" % len(payload[j:j + step]) + payload[j:j + step] + b"\r\n"
+                            for j in range(0, len(payload), step)) + b"0\r\n\r\n")
+        reqs = [("nested_array", self.post(b"/v1/chat/completions", '{"model":' + m +
+                                           ',"messages":' + "[" * n + "]" * n + "}")),
+                ("nested_object", self.post(b"/v1/completions", '{"model":' + m + ',"prompt":' +
+                                            '{"a":' * n + "1" + "}" * n + "}")),
+                ("oversized_full", self.post(b"/v1/completions", payload)),
+                ("oversized_chunked", chunked)]
+        reqs += [("malformed_" + name, req) for name, req in self.MALFORMED]
+        for _ in range(2):
+            for name, req in reqs:
+                self.counts.add("prime", name + ":" + self.exchange(a.port, req, 20, chunk=1 << 16))
+        self.write()
+
     # ---------------------------------------------------------------------------------------
     def run(self):
         workers = {"slow_reader": self.args.slow_readers, "slowloris": self.args.slowloris_conns}
@@ -443,6 +468,8 @@ def main():
     p.add_argument("--garbage-period", type=float, default=0.3)
     p.add_argument("--metrics-period", type=float, default=0.1)
     p.add_argument("--fail-header-period", type=float, default=2)
+    p.add_argument("--prime", action="store_true",
+                   help="send each one-shot abusive request twice, then exit")
     args = p.parse_args()
     args.kinds = [k for k in args.kinds.split(",") if k]
     unknown = [k for k in args.kinds if k not in ALL_KINDS]
@@ -451,7 +478,10 @@ def main():
     abuse = Abuse(args)
     signal.signal(signal.SIGTERM, lambda *_: abuse.stop.set())
     signal.signal(signal.SIGINT, lambda *_: abuse.stop.set())
-    abuse.run()
+    if args.prime:
+        abuse.prime()
+    else:
+        abuse.run()
 
 
 if __name__ == "__main__":

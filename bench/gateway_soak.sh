@@ -29,13 +29,13 @@
 # Verdict (bench/soak_report.py report), one PASS/FAIL line each:
 #   gateway alive      the process is there at the end and /health answers 200;
 #   requests lost      failed normal requests, less those excused, <= LOST_MAX (0). Excused: a
-#                      failure that was sent before a kill -9 or restart of an endpoint and ended
-#                      within KILL_WINDOW s after it, at most the gateway's in-flight count on
-#                      that endpoint just before + KILL_SLACK (perf does not record which
-#                      endpoint served a request, so this is by time window, capped by the
-#                      count); a failure sent within ERROR_GRACE s of an error fault's start or
-#                      HANG_GRACE s of a hang's start (the time outlier detection is allowed to
-#                      take to eject an endpoint);
+#                      failure sent before a kill -9, restart or SIGSTOP of an endpoint that ended
+#                      within KILL_WINDOW s after it (after the SIGCONT, for a hang), at most the
+#                      gateway's in-flight count on that endpoint just before + KILL_SLACK (perf
+#                      does not record which endpoint served a request, so this is by time
+#                      window, capped by the count); a failure sent within ERROR_GRACE s of an
+#                      error fault's start or HANG_GRACE s of a hang's start (the time outlier
+#                      detection may take to eject an endpoint);
 #   p99 TTFT           of the successful normal requests <= TTFT_P99_MAX s;
 #   generator          perf's schedule delay p99 <= SCHEDULE_DELAY_MAX s (else it measured itself);
 #   RSS flat           median RSS over the last FINAL_WINDOW s minus the median over
@@ -45,7 +45,10 @@
 #   /metrics valid     every saved scrape parses (promtool; lint findings are listed, not judged)
 #                      and every scrape of the abusive loop got 200.
 # The windows default to minute 2 and the last minute; for DURATION < 480 they scale (a quarter to
-# a half of the run, and the last quarter).
+# a half of the run, and the last quarter). Before the run (PRIME=1) each one-shot abusive request
+# is sent twice: a 17 MiB chunked body raises the gateway's RSS by ~50 MB once (the allocator
+# keeps the freed memory), a step that the RSS line should not mistake for growth over time; the
+# summary shows RSS before and after priming.
 #
 #   bench/gateway_soak.sh [kgai binary]          DURATION=120 bench/gateway_soak.sh
 #

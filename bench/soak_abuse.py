@@ -456,7 +456,7 @@ def main():
     p.add_argument("--slow-reader-tokens", type=int, default=2000)
     p.add_argument("--slow-reader-hold", type=float, default=20)
     p.add_argument("--slowloris-conns", type=int, default=20)
-    p.add_argument("--slowloris-hold", type=float, default=30)
+    p.add_argument("--slowloris-hold", type=float, default=45)
     p.add_argument("--flood-conns", type=int, default=300)
     p.add_argument("--flood-hold", type=float, default=10)
     p.add_argument("--flood-period", type=float, default=30)

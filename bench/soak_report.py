@@ -142,13 +142,24 @@ def report(a):
         r["t_end"] = start_at + r["end_time"]
     failed = [r for r in records if not r["success"]]
     attributed = {}  # id(record) -> reason
-    kill_events = [e for e in faults if e["action"] in ("kill", "errors_on", "errors_off")]
+    # Requests in flight on an endpoint when it is killed, restarted or hung cannot be saved by
+    # the gateway once their answer has started: a failure sent before the signal that ended
+    # within KILL_WINDOW s after it (after the SIGCONT, for a hang) is excused, at most the
+    # gateway's in-flight count there just before the signal + KILL_SLACK.
+    conts = {}
+    for e in faults:
+        if e["action"] == "cont":
+            conts.setdefault(e["endpoint"], []).append(e["t"])
+    kill_events = [e for e in faults if e["action"] in ("kill", "errors_on", "errors_off", "stop")]
     kill_rows = []
     for e in kill_events:
         tk = e["t"]
+        until = tk
+        if e["action"] == "stop":
+            until = min((t for t in conts.get(e["endpoint"], []) if t >= tk), default=float("inf"))
         cands = [r for r in failed if id(r) not in attributed
                  and r["t_sent"] <= tk + a.kill_sent_slack
-                 and tk - a.kill_sent_slack <= r["t_end"] <= tk + a.kill_window]
+                 and tk - a.kill_sent_slack <= r["t_end"] <= until + a.kill_window]
         cap = int(e.get("in_flight") or 0) + a.kill_slack
         cands.sort(key=lambda r: r["t_end"])
         took = cands[:cap]
@@ -201,9 +212,9 @@ def report(a):
     out["figures"]["lost_examples"] = examples
     verdict("normal requests lost", len(records) > 0 and lost <= a.lost_max,
             f"{lost} lost of {len(records)} (bound {a.lost_max}); {len(failed)} failed, {excused} "
-            f"excused (in flight on an endpoint at its kill/restart, capped at the gateway's "
-            f"in-flight count + {a.kill_slack}; or sent within {a.error_grace} s of an error "
-            f"fault's / {a.hang_grace} s of a hang's start)" +
+            f"excused (in flight on an endpoint at its kill, restart or hang, capped at the "
+            f"gateway's in-flight count there + {a.kill_slack}; or sent within {a.error_grace} s "
+            f"of an error fault's / {a.hang_grace} s of a hang's start)" +
             (f"; lost: {lost_by}" if lost_by else ""))
 
     # 3. TTFT of normal traffic.
@@ -335,7 +346,7 @@ def render_text(out):
         extra = f" in_flight={e['in_flight']}" if e.get("in_flight") is not None else ""
         t.append(f"  {e['offset']:8.2f}  {e['action']:<10} {e.get('address', '')}{extra}")
     for k in fig["kill_windows"]:
-        t.append(f"  kill window at {k['t']} s ({k['action']} {k['endpoint']}): "
+        t.append(f"  in flight at {k['t']} s ({k['action']} {k['endpoint']}): "
                  f"{k['failures_in_window']} failures, {k['excused']} excused")
     if req["lost_by_reason"]:
         t.append("lost by reason: " + json.dumps(req["lost_by_reason"]))

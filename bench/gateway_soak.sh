@@ -40,7 +40,8 @@
 #   generator          perf's schedule delay p99 <= SCHEDULE_DELAY_MAX s (else it measured itself);
 #   RSS flat           median RSS over the last FINAL_WINDOW s minus the median over
 #                      [BASELINE_FROM, BASELINE_TO) s <= max(RSS_GROWTH_PCT % of it, RSS_GROWTH_MB);
-#   descriptors flat   the same medians differ by <= FD_SLACK, and the idle count after the load
+#   descriptors flat   the floors (minimum) of the same windows differ by <= FD_SLACK (floods
+#                      come and go; a leak raises the floor), and the idle count after the load
 #                      drained is <= the idle count before it + FD_SLACK;
 #   /metrics valid     every saved scrape parses (promtool; lint findings are listed, not judged)
 #                      and every scrape of the abusive loop got 200.
@@ -58,6 +59,9 @@
 # Exits 0 when every line passes, 1 when one fails, 2 when it cannot run. Every process it started
 # is stopped on exit (also on Ctrl-C). It only ever talks to 127.0.0.1.
 set -euo pipefail
+# The whole script is one compound command, read before it starts: bash reads a script as it
+# runs, so an edit of this file during a 10-minute run would otherwise break its end.
+{
 kgai=${1:-build/kgai}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
@@ -106,7 +110,8 @@ if ((DURATION >= 480)); then
   BASELINE_FROM=${BASELINE_FROM:-60}; BASELINE_TO=${BASELINE_TO:-120}; FINAL_WINDOW=${FINAL_WINDOW:-60}
 else
   BASELINE_FROM=${BASELINE_FROM:-$((DURATION / 4))}; BASELINE_TO=${BASELINE_TO:-$((DURATION / 2))}
-  FINAL_WINDOW=${FINAL_WINDOW:-$((DURATION / 4))}
+  # at least 15 s: longer than a flood of idle connections is held (10 s)
+  FINAL_WINDOW=${FINAL_WINDOW:-$((DURATION / 4 > 15 ? DURATION / 4 : 15))}
 fi
 RSS_GROWTH_PCT=${RSS_GROWTH_PCT:-20}
 RSS_GROWTH_MB=${RSS_GROWTH_MB:-16}
@@ -399,3 +404,4 @@ python3 "$here/soak_report.py" report --dir "$OUT" --duration "$DURATION" --lost
   verdict_rc=$?
 log "summary: $OUT/summary.txt, $OUT/summary.json"
 exit "$verdict_rc"
+}

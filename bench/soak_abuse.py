@@ -214,7 +214,9 @@ class Abuse:
                         s.setblocking(True)
                     s.sendall(b"x-slow-%d: %d\r\n" % (i, i))
                     i += 1
-                if outcome is None:
+                if outcome is None and not self.running():
+                    outcome = "run_ended"  # the run ended before the hold did
+                elif outcome is None:
                     s.sendall(b"\r\n")
                     outcome = "held_then_" + self.read_status(s, 10)
                 else:

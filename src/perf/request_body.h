@@ -11,11 +11,6 @@
 
 namespace kgai::perf {
 
-// Appends `s` as a JSON string literal (quotes included): '"', '\\' and control characters are
-// escaped, every other byte (UTF-8 included) is copied as is. Bytes are not checked for valid
-// UTF-8: prompts come from generated text or datasets simdjson already validated.
-void append_json_string(std::string* out, std::string_view s);
-
 class RequestBodyRenderer {
  public:
   RequestBodyRenderer(const PerfConfig& config, std::string_view model);

@@ -388,20 +388,6 @@ std::expected<LoraRequest, ApiError> parse_lora_request(std::string_view body, b
   return req;
 }
 
-void append_json_escaped(std::string& out, std::string_view text) {
-  for (char c : text) {
-    auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20) {
-      fmt::format_to(std::back_inserter(out), "\\u{:04x}", u);
-    } else {
-      out += c;
-    }
-  }
-}
-
 std::string error_body(int status, std::string_view message, std::string_view param) {
   const char* type = "BadRequestError";
   switch (status) {

@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/json_string.h"  // append_json_escaped
 #include "common/result.h"
 #include "sim/tokenizer.h"
 
@@ -70,9 +71,6 @@ std::string context_length_message(int max_model_len, int64_t prompt_tokens, int
 
 // {"error": {"message", "type", "param", "code"}} as vLLM answers.
 std::string error_body(int status, std::string_view message, std::string_view param = {});
-
-// Appends `text` to `out` as the contents of a JSON string (quotes not included).
-void append_json_escaped(std::string& out, std::string_view text);
 
 // The deterministic text of output token `index` of a request: 4 bytes, so that a client
 // counting tokens with the simulator's tokenizer agrees with the server.

@@ -135,51 +135,5 @@ TEST(RequestBody, CompactSpellingOfTheStreamFlag) {
   EXPECT_NE(body.find(R"("stream":true)"), std::string::npos) << body;
 }
 
-TEST(AppendJsonString, EscapesExactlyWhatJsonRequires) {
-  auto escaped = [](std::string_view s) {
-    std::string out;
-    append_json_string(&out, s);
-    return out;
-  };
-  EXPECT_EQ(escaped(""), R"("")");
-  EXPECT_EQ(escaped("a\"b\\c"), R"("a\"b\\c")");
-  EXPECT_EQ(escaped("\n\r\t\b\f"), R"("\n\r\t\b\f")");
-  EXPECT_EQ(escaped(std::string("\0\x01\x1f", 3)), R"("\u0000\u0001\u001f")");
-  EXPECT_EQ(escaped("\x7f/\xc3\xa9"), "\"\x7f/\xc3\xa9\"");
-  // An escape in every position of an eight-byte word, and after it.
-  for (size_t i = 0; i < 17; ++i) {
-    std::string s(17, 'a');
-    s[i] = '"';
-    std::string want = "\"" + std::string(i, 'a') + "\\\"" + std::string(16 - i, 'a') + "\"";
-    EXPECT_EQ(escaped(s), want) << i;
-  }
-}
-
-// Random mixes of plain text, bytes to escape and UTF-8 at every offset and length, read back.
-TEST(AppendJsonString, RoundTripsRandomText) {
-  std::mt19937_64 rng(7);
-  const std::vector<std::string> pieces = {"a",
-                                           "b c",
-                                           "\"",
-                                           "\\",
-                                           "\n",
-                                           "\x01",
-                                           "\x1f",
-                                           "\x7f",
-                                           "\xc3\xa9",
-                                           "\xe2\x82\xac",
-                                           "\xf0\x9f\x98\x80",
-                                           "plain words"};
-  for (int i = 0; i < 2000; ++i) {
-    std::string text;
-    const size_t n = rng() % 24;
-    for (size_t k = 0; k < n; ++k) text += pieces[rng() % pieces.size()];
-    std::string out = "[";
-    append_json_string(&out, text);
-    out += "]";
-    ASSERT_EQ(nlohmann::json::parse(out)[0].get<std::string>(), text) << out;
-  }
-}
-
 }  // namespace
 }  // namespace kgai::perf

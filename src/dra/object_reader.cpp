@@ -10,6 +10,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "common/config_reader.h"
+#include "common/yaml_load.h"
 
 namespace kgai::dra {
 namespace {
@@ -600,7 +601,7 @@ std::pair<std::string, std::string> split_qualified_name(std::string_view name,
 Result<std::vector<json>> read_documents(std::string_view text, std::string_view source) {
   std::vector<YAML::Node> docs;
   try {
-    docs = YAML::LoadAll(std::string(text));
+    docs = load_yaml_documents(text);
   } catch (const YAML::Exception& e) {
     return fail("{}: {}", source, e.what());
   }

@@ -148,5 +148,14 @@ TEST(ObjectReaderTest, QualifiedNames) {
             std::make_pair(std::string("resource.kubernetes.io"), std::string("pcieRoot")));
 }
 
+// Found by tests/fuzz: a stray token after a value made yaml-cpp's LoadAll loop forever.
+TEST(ObjectReaderTest, StrayTokenIsAnErrorNotAHang) {
+  auto docs = read_documents("apiVersion: v1\nkind: Node\n---\n,\n", "in.yaml");
+  ASSERT_FALSE(docs);
+  EXPECT_NE(docs.error().message.find("in.yaml: "), std::string::npos) << docs.error().message;
+  EXPECT_NE(docs.error().message.find("unexpected token"), std::string::npos)
+      << docs.error().message;
+}
+
 }  // namespace
 }  // namespace kgai::dra

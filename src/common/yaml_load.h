@@ -1,0 +1,23 @@
+// YAML::LoadAll without the endless loop of yaml-cpp 0.7 (the version Debian bookworm ships)
+// on some malformed input. Its LoadAll keeps calling HandleNextDocument while the parser
+// returns true; on a token no node can start with (a stray ',' after a value, among others)
+// the parser reports a null document without consuming the token, forever, and the list of
+// null documents grows until memory runs out. yaml-cpp fixed it upstream in 2024 (its pull
+// requests 1318 and 1319); found here by tests/fuzz. Every multi-document reader of kgai uses
+// this instead of YAML::LoadAll.
+#pragma once
+
+#include <string_view>
+#include <vector>
+
+namespace YAML {
+class Node;
+}
+
+namespace kgai {
+
+// The documents of `text`, as YAML::LoadAll returns them. Throws YAML::ParserException (as
+// yaml-cpp does for other syntax errors) at the first document the parser cannot get past.
+std::vector<YAML::Node> load_yaml_documents(std::string_view text);
+
+}  // namespace kgai

@@ -1,0 +1,36 @@
+#include "common/yaml_load.h"
+
+#include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+namespace kgai {
+namespace {
+
+TEST(LoadYamlDocuments, ReadsDocumentsAsLoadAllDoes) {
+  auto docs = load_yaml_documents("a: 1\n---\nb: [2, 3]\n");
+  ASSERT_EQ(docs.size(), 2u);
+  EXPECT_EQ(docs[0]["a"].as<int>(), 1);
+  EXPECT_EQ(docs[1]["b"][1].as<int>(), 3);
+  EXPECT_TRUE(load_yaml_documents("").empty());
+  EXPECT_TRUE(load_yaml_documents("# only a comment\n").empty());
+  // Empty documents are documents: they start at different markers.
+  auto empty = load_yaml_documents("---\n---\n");
+  ASSERT_EQ(empty.size(), 2u);
+  EXPECT_TRUE(empty[0].IsNull());
+}
+
+// Found by tests/fuzz (dra_objects, endpoints_file): yaml-cpp 0.7's LoadAll never returned on
+// these and allocated until memory ran out.
+TEST(LoadYamlDocuments, StrayTokenIsASyntaxErrorNotAnEndlessLoop) {
+  for (const char* text : {",\n", "a: 1\n---\n,\n", "kind: Node\n---\n,\n"}) {
+    try {
+      load_yaml_documents(text);
+      ADD_FAILURE() << "no error for: " << text;
+    } catch (const YAML::ParserException& e) {
+      EXPECT_EQ(e.msg, "unexpected token, not valid YAML here") << text;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace kgai

@@ -30,7 +30,13 @@ Result<std::string> replace_model(std::string_view body, std::string_view model)
   auto j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return fail("request body is not a JSON object");
   j["model"] = model;
-  return j.dump();
+  // The name comes from a client's x-gateway-model-name-rewrite header or the config, and
+  // dump() throws on a string that is not UTF-8 (found by tests/fuzz/model_rewrite_fuzz.cpp).
+  try {
+    return j.dump();
+  } catch (const nlohmann::json::exception&) {
+    return fail("the model name to send is not valid UTF-8");
+  }
 }
 
 std::pair<int64_t, int64_t> usage_from_tail(std::string_view tail) {

@@ -33,6 +33,14 @@ TEST(ReplaceModel, SetsTheTopLevelModelOnly) {
   EXPECT_FALSE(replace_model("{broken", "b"));
 }
 
+// Found by tests/fuzz: a name that is not UTF-8 (from the x-gateway-model-name-rewrite header)
+// made nlohmann's dump() throw out of the proxy.
+TEST(ReplaceModel, ModelNameThatIsNotUtf8IsAnError) {
+  auto body = replace_model(R"({"model":"a","prompt":"hi"})", "bad\xff\xfe");
+  ASSERT_FALSE(body);
+  EXPECT_EQ(body.error().message, "the model name to send is not valid UTF-8");
+}
+
 TEST(UsageFromTail, ReadsTheLastUsageObject) {
   EXPECT_EQ(usage_from_tail(
                 R"(..."usage":{"prompt_tokens":12,"total_tokens":20,"completion_tokens":8}})"),

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <simdjson.h>
 #include <yaml-cpp/yaml.h>
 
 #include "common/config_reader.h"
@@ -427,6 +428,18 @@ Result<void> validate_report(const ReportConfig& report) {
 
 Result<PerfConfig> parse_config(std::string_view yaml, std::string_view source,
                                 std::vector<std::string>& warnings) {
+  // YAML is UTF-8 text. yaml-cpp reads other bytes in a plain scalar as they are but writes
+  // them as U+FFFD, so config.yaml in the report would name another file than the one used
+  // (found by tests/fuzz/perf_config_fuzz.cpp, which checks parse_config(to_yaml(c)) == c).
+  if (!simdjson::validate_utf8(yaml.data(), yaml.size())) {
+    size_t line = 1;
+    for (size_t start = 0; start < yaml.size(); ++line) {
+      const size_t end = std::min(yaml.find('\n', start), yaml.size());
+      if (!simdjson::validate_utf8(yaml.data() + start, end - start)) break;
+      start = end + 1;
+    }
+    return fail("{}: line {}: not valid UTF-8 text", source, line);
+  }
   YAML::Node root;
   try {
     root = YAML::Load(std::string(yaml));

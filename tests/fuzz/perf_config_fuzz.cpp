@@ -17,6 +17,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto again = kgai::perf::parse_config(yaml, "written.yaml", again_warnings);
   if (!again) std::fprintf(stderr, "%s\n%s\n", again.error().message.c_str(), yaml.c_str());
   FUZZ_CHECK(again.has_value());
+  if (*again != *config) {
+    std::fprintf(stderr, "read back differs:\n--- written\n%s\n--- read back, written again\n%s\n",
+                 yaml.c_str(), kgai::perf::to_yaml(*again).c_str());
+  }
   FUZZ_CHECK(*again == *config);
   return 0;
 }

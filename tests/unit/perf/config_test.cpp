@@ -642,6 +642,14 @@ TEST(PerfConfigTest, RoundTrip) {
   check(odd);
 }
 
+// Found by tests/fuzz: a byte that is not UTF-8 read as itself but was written to config.yaml
+// as U+FFFD, so the written config named another dataset file.
+TEST(PerfConfigTest, TextThatIsNotUtf8IsAnError) {
+  EXPECT_EQ(parse_error("data:\n  type: shareGPT\n  path: /data/caf\xe9.json\n"),
+            "perf.yaml: line 3: not valid UTF-8 text");
+  EXPECT_EQ(parse_ok("data: {path: /data/caf\xc3\xa9.json}\n").data.path, "/data/caf\xc3\xa9.json");
+}
+
 TEST(PerfConfigTest, ToYamlUsesInferencePerfKeys) {
   std::string yaml = to_yaml(parse_ok(kAllKeys));
   for (const char* key :

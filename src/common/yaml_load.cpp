@@ -1,9 +1,11 @@
 #include "common/yaml_load.h"
 
+#include <algorithm>
 #include <optional>
 #include <sstream>
 #include <string>
 
+#include <simdjson.h>
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
@@ -36,6 +38,15 @@ class DocumentStarts final : public YAML::EventHandler {
 }  // namespace
 
 std::vector<YAML::Node> load_yaml_documents(std::string_view text) {
+  if (!simdjson::validate_utf8(text.data(), text.size())) {
+    YAML::Mark mark;
+    for (size_t start = 0; start < text.size(); ++mark.line) {
+      const size_t end = std::min(text.find('\n', start), text.size());
+      if (!simdjson::validate_utf8(text.data() + start, end - start)) break;
+      start = end + 1;
+    }
+    throw YAML::ParserException(mark, "not valid UTF-8 text");
+  }
   const std::string owned(text);
   {
     // A first pass over the events only: a document that starts where the previous one

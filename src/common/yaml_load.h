@@ -5,6 +5,9 @@
 // null documents grows until memory runs out. yaml-cpp fixed it upstream in 2024 (its pull
 // requests 1318 and 1319); found here by tests/fuzz. Every multi-document reader of kgai uses
 // this instead of YAML::LoadAll.
+//
+// It also requires UTF-8, as YAML 1.2 does: yaml-cpp passes other bytes through into strings,
+// where nlohmann's dump() throws on them later (found by tests/fuzz/dra_objects_fuzz.cpp).
 #pragma once
 
 #include <string_view>
@@ -17,7 +20,8 @@ class Node;
 namespace kgai {
 
 // The documents of `text`, as YAML::LoadAll returns them. Throws YAML::ParserException (as
-// yaml-cpp does for other syntax errors) at the first document the parser cannot get past.
+// yaml-cpp does for other syntax errors) at the first document the parser cannot get past, or
+// at the first line that is not UTF-8.
 std::vector<YAML::Node> load_yaml_documents(std::string_view text);
 
 }  // namespace kgai

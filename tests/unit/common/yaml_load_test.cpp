@@ -32,5 +32,18 @@ TEST(LoadYamlDocuments, StrayTokenIsASyntaxErrorNotAnEndlessLoop) {
   }
 }
 
+// Found by tests/fuzz: yaml-cpp passes bytes that are not UTF-8 into strings, where nlohmann's
+// dump() throws on them later.
+TEST(LoadYamlDocuments, TextThatIsNotUtf8IsASyntaxError) {
+  try {
+    load_yaml_documents("a: 1\nb: caf\xe9\n");
+    ADD_FAILURE() << "no error";
+  } catch (const YAML::ParserException& e) {
+    EXPECT_EQ(e.msg, "not valid UTF-8 text");
+    EXPECT_EQ(e.mark.line, 1);
+  }
+  EXPECT_EQ(load_yaml_documents("b: caf\xc3\xa9\n")[0]["b"].as<std::string>(), "caf\xc3\xa9");
+}
+
 }  // namespace
 }  // namespace kgai

@@ -157,5 +157,17 @@ TEST(ObjectReaderTest, StrayTokenIsAnErrorNotAHang) {
       << docs.error().message;
 }
 
+// Found by tests/fuzz: nlohmann's value() threw on a kind or apiVersion that is not a string,
+// and dump() (in error messages) on a string that is not UTF-8.
+TEST(ObjectReaderTest, KindOfAnotherTypeAndBytesThatAreNotUtf8AreErrors) {
+  EXPECT_EQ(error_of("kind: null\n"), "in.yaml: kind: expected a string, got null");
+  EXPECT_EQ(error_of("apiVersion: {v: 1}\nkind: Node\n"),
+            "in.yaml: apiVersion: expected a string, got {\"v\":1}");
+  EXPECT_EQ(error_of("kind: [List]\nitems: []\n"),
+            "in.yaml: kind: expected a string, got [\"List\"]");
+  EXPECT_NE(error_of("kind: Node\nmetadata: {name: caf\xe9}\n").find("not valid UTF-8"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace kgai::dra

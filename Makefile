@@ -4,7 +4,7 @@ PRESET ?= default
 DEMO_OUT ?= kgai-demo
 BUILD_DIR = $(if $(filter default,$(PRESET)),build,build-$(PRESET))
 
-.PHONY: deps build test demo bench clean format
+.PHONY: deps build test fuzz-smoke demo bench clean format
 
 deps:
 	@scripts/deps.sh
@@ -15,6 +15,14 @@ build: deps
 
 test: build
 	@ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) --timeout 300
+
+# Every fuzz target (tests/fuzz) under afl-fuzz for FUZZ_SECONDS each, one after the other:
+# a smoke test that the parsers survive the seeds and a few seconds of mutations (CI runs it;
+# docs/reliability.md has the longer runs). Builds only the fuzz targets and their libraries.
+FUZZ_SECONDS ?= 8
+fuzz-smoke: deps
+	@scripts/fuzz.sh build
+	@scripts/fuzz.sh run $(FUZZ_SECONDS)
 
 # The main job: the routing shoot-out of `kgai demo` (about three minutes); the report lands in
 # $(DEMO_OUT)/index.html. DEMO_ARGS adds flags, e.g. DEMO_ARGS=--quick.

@@ -104,9 +104,14 @@ cmd_run() {
       failed=$((failed + 1))
       failures+=("$target")
       [[ $status -ne 0 ]] && echo "fuzz: $target: afl-fuzz exited $status; log: $work/$target.log" >&2
-      local file
+      local file shown=0
       for file in "$out"/default/crashes/id:* "$out"/default/hangs/id:*; do
         [[ -f $file ]] || continue
+        if [[ $shown -eq 3 ]]; then
+          echo "fuzz: $target: more in $out/default/crashes and hangs" >&2
+          break
+        fi
+        shown=$((shown + 1))
         echo "fuzz: $target: saved input $file" >&2
         echo "  replay: $binary '$file'   (or: scripts/fuzz.sh replay $target '$file')" >&2
       done

@@ -35,6 +35,63 @@ class DocumentStarts final : public YAML::EventHandler {
   YAML::Mark start_;
 };
 
+// Repairs what yaml-cpp 0.7 makes of the double-quoted escapes "\N" and "\_" (U+0085 and
+// U+00A0): the single bytes 0x85 and 0xA0, which are not UTF-8 (found by
+// tests/fuzz/dra_objects_fuzz.cpp; its other escapes are encoded right). The text was checked
+// to be UTF-8, so a scalar that is not holds such bytes from yaml-cpp: each byte that does not
+// start a valid sequence is re-encoded as the code point of its value.
+class EscapeRepair {
+ public:
+  explicit EscapeRepair(size_t max_nodes) : budget_(max_nodes) {}
+
+  void visit(YAML::Node node) {
+    // Aliases share nodes, so a walk can meet far more nodes than the text has bytes.
+    if (budget_-- == 0) {
+      throw YAML::ParserException(YAML::Mark(), "too many nodes once aliases are expanded");
+    }
+    switch (node.Type()) {
+      case YAML::NodeType::Scalar:
+        repair(node);
+        break;
+      case YAML::NodeType::Sequence:
+        for (YAML::Node item : node) visit(item);
+        break;
+      case YAML::NodeType::Map:
+        for (auto kv : node) {
+          repair(kv.first);
+          visit(kv.second);
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+ private:
+  static void repair(YAML::Node node) {
+    const std::string& text = node.Scalar();
+    if (simdjson::validate_utf8(text.data(), text.size())) return;
+    std::string fixed;
+    for (size_t i = 0; i < text.size();) {
+      const auto byte = static_cast<unsigned char>(text[i]);
+      const size_t length = byte < 0x80 ? 1 : byte >> 5 == 6 ? 2 : byte >> 4 == 14 ? 3 : 4;
+      if (i + length <= text.size() && simdjson::validate_utf8(text.data() + i, length)) {
+        fixed.append(text, i, length);
+        i += length;
+      } else {
+        fixed += static_cast<char>(0xC0 | (byte >> 6));
+        fixed += static_cast<char>(0x80 | (byte & 0x3F));
+        ++i;
+      }
+    }
+    const std::string tag = node.Tag();
+    node = fixed;
+    node.SetTag(tag);
+  }
+
+  size_t budget_;
+};
+
 }  // namespace
 
 std::vector<YAML::Node> load_yaml_documents(std::string_view text) {
@@ -62,7 +119,12 @@ std::vector<YAML::Node> load_yaml_documents(std::string_view text) {
       previous = starts.start().pos;
     }
   }
-  return YAML::LoadAll(owned);
+  std::vector<YAML::Node> documents = YAML::LoadAll(owned);
+  // Every document is walked: the escapes are not the only source (a NUL in a plain scalar
+  // also came out as 0x85).
+  EscapeRepair repair(std::max<size_t>(100'000, 16 * owned.size()));
+  for (const YAML::Node& document : documents) repair.visit(document);
+  return documents;
 }
 
 }  // namespace kgai

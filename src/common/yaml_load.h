@@ -7,7 +7,9 @@
 // this instead of YAML::LoadAll.
 //
 // It also requires UTF-8, as YAML 1.2 does: yaml-cpp passes other bytes through into strings,
-// where nlohmann's dump() throws on them later (found by tests/fuzz/dra_objects_fuzz.cpp).
+// where nlohmann's dump() throws on them later (found by tests/fuzz/dra_objects_fuzz.cpp). And
+// it encodes the escapes "\N" and "\_" as UTF-8, which yaml-cpp 0.7 writes as the single
+// bytes 0x85 and 0xA0.
 #pragma once
 
 #include <string_view>

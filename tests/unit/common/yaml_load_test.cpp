@@ -45,5 +45,15 @@ TEST(LoadYamlDocuments, TextThatIsNotUtf8IsASyntaxError) {
   EXPECT_EQ(load_yaml_documents("b: caf\xc3\xa9\n")[0]["b"].as<std::string>(), "caf\xc3\xa9");
 }
 
+// Found by tests/fuzz: yaml-cpp 0.7 reads "\N" and "\_" as the single bytes 0x85 and 0xA0.
+TEST(LoadYamlDocuments, NextLineAndNoBreakSpaceEscapesAreUtf8) {
+  auto docs = load_yaml_documents("a: \"x\\Ny\\_\"\n\"k\\N\": [\"\\_\\u00e9\"]\nplain: C:\\Net\n");
+  ASSERT_EQ(docs.size(), 1u);
+  EXPECT_EQ(docs[0]["a"].as<std::string>(), "x\xc2\x85y\xc2\xa0");
+  EXPECT_EQ(docs[0]["a"].Tag(), "!");  // still a quoted string
+  EXPECT_EQ(docs[0]["k\xc2\x85"][0].as<std::string>(), "\xc2\xa0\xc3\xa9");
+  EXPECT_EQ(docs[0]["plain"].as<std::string>(), "C:\\Net");
+}
+
 }  // namespace
 }  // namespace kgai

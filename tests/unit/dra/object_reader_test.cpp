@@ -169,5 +169,21 @@ TEST(ObjectReaderTest, KindOfAnotherTypeAndBytesThatAreNotUtf8AreErrors) {
             std::string::npos);
 }
 
+// Found by tests/fuzz: the escape "\N" reached nlohmann's dump() as a byte that is not UTF-8.
+TEST(ObjectReaderTest, NextLineEscapeInAnErrorMessage) {
+  EXPECT_EQ(error_of("kind: [\"\\N\"]\n"), "in.yaml: kind: expected a string, got [\"\xc2\x85\"]");
+}
+
+// Found by tests/fuzz (the input as found): a NUL in a plain scalar came out of yaml-cpp as the
+// byte 0x85, which is not UTF-8, and nlohmann's dump() threw on it in an error message.
+TEST(ObjectReaderTest, ScalarBytesFromYamlCppAreUtf8) {
+  const std::string text(
+      "# Focons\"\"\"hE\napiVersion:\n    "
+      "cons\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\0N:\n    "
+      "cons\"\"\"\"\"\"\"\"9\"\"\"ssstWssssQs\"v1\",",
+      99);
+  EXPECT_NE(error_of(text), "(no error)");
+}
+
 }  // namespace
 }  // namespace kgai::dra

@@ -108,11 +108,21 @@ bool exchange(uint16_t port, std::string_view input, std::string& answer, bool& 
   return closed;
 }
 
-// Whether `bytes` is a sequence of complete HTTP/1.1 responses; the last may end at EOF.
+// Whether `bytes` is a sequence of complete HTTP/1.1 responses; the last may end at EOF, and
+// interim (1xx) responses may stand alone.
 bool well_formed_responses(std::string_view bytes, std::string* error) {
   kgai::perf::ResponseParser parser;
   auto ignore = [](const char*, size_t) {};
   while (!bytes.empty()) {
+    // An interim response on its own: after "100 Continue" the client may close before it
+    // sent the whole body, and the server then has no final response to give (RFC 9110 15.2.1).
+    if (bytes.starts_with("HTTP/1.1 1")) {
+      const size_t end = bytes.find("\r\n\r\n");
+      if (end != std::string_view::npos) {
+        bytes.remove_prefix(end + 4);
+        continue;
+      }
+    }
     parser.reset();
     size_t consumed = 0;
     auto fed = parser.feed(bytes.data(), bytes.size(), &consumed, ignore);

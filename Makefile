@@ -8,7 +8,7 @@ BUILD_DIR = $(if $(filter default,$(PRESET)),build,build-$(PRESET))
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: deps build test asan-integration demo bench clean format
+.PHONY: deps build test asan-integration fuzz-smoke demo bench clean format
 
 deps:
 	@scripts/deps.sh
@@ -23,6 +23,14 @@ test: build
 # The gateway and simulator end-to-end tests against a kgai built with ASan + UBSan.
 asan-integration: deps
 	@JOBS=$(JOBS) scripts/asan_integration.sh
+
+# Every fuzz target (tests/fuzz) under afl-fuzz for FUZZ_SECONDS each, one after the other:
+# a smoke test that the parsers survive the seeds and a few seconds of mutations (CI runs it;
+# docs/reliability.md has the longer runs). Builds only the fuzz targets and their libraries.
+FUZZ_SECONDS ?= 8
+fuzz-smoke: deps
+	@scripts/fuzz.sh build
+	@scripts/fuzz.sh run $(FUZZ_SECONDS)
 
 # The main job: the routing shoot-out of `kgai demo` (about three minutes); the report lands in
 # $(DEMO_OUT)/index.html. DEMO_ARGS adds flags, e.g. DEMO_ARGS=--quick.

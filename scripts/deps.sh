@@ -11,6 +11,7 @@ packages=(
   curl python3
   prometheus  # tests/integration/prometheus_test.cpp runs a real one; skipped without it
   nginx haproxy  # the baselines of `kgai demo` and bench/gateway_vs_nginx.sh
+  afl++  # afl-fuzz and its runtime for the fuzz targets (make fuzz-smoke, scripts/fuzz.sh)
 )
 
 missing=()

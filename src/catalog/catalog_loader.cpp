@@ -10,6 +10,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "catalog/yaml_reader.h"
+#include "common/yaml_load.h"
 
 namespace kgai::catalog::internal {
 namespace {
@@ -397,7 +398,7 @@ Result<void> apply_catalog_yaml(std::string_view yaml, std::string_view source,
                                 std::vector<ModelSpec>& models,
                                 std::vector<AcceleratorSpec>& accelerators) {
   try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(std::string(yaml));
+    std::vector<YAML::Node> docs = load_yaml_documents(yaml);
     if (docs.size() > 1) {
       return fail("{}: expected one YAML document, found {}", source, docs.size());
     }

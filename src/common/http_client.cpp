@@ -80,6 +80,7 @@ struct Client::Impl {
   bool connection_dropped();
   bhttp::request<bhttp::string_body> build(const Request& request) const;
   Error read_error(const error_code& ec) const;
+  Error bad_status();
 
   // Runs the io_context until the operation that `start` begins has completed (with the
   // timer tcp_stream keeps for it).
@@ -180,6 +181,13 @@ bhttp::request<bhttp::string_body> Client::Impl::build(const Request& request) c
   return message;
 }
 
+// Beast reads "000" to "099" as a status code; RFC 9110 has none below 100 (found by
+// tests/fuzz/http_client_fuzz.cpp: such a response came back as status 0).
+Error Client::Impl::bad_status() {
+  disconnect();
+  return read_error(bhttp::error::bad_status);
+}
+
 Error Client::Impl::read_error(const error_code& ec) const {
   if (ec == beast::error::timeout) {
     return Error{fmt::format("timeout after {} ms reading response from {}",
@@ -244,6 +252,7 @@ Result<Response> Client::Impl::exchange(const Request& request, const BodyCallba
         return fail(read_error(ec));
       }
       copy_head(parser.get(), response);
+      if (response.status < 100) return fail(bad_status());
       response.body = std::move(parser.get().body());
       keep_alive = parser.keep_alive();
     } else {
@@ -263,6 +272,7 @@ Result<Response> Client::Impl::exchange(const Request& request, const BodyCallba
         return fail(read_error(ec));
       }
       copy_head(parser.get(), response);
+      if (response.status < 100) return fail(bad_status());
       std::array<char, kStreamChunk> chunk;
       while (!parser.is_done()) {
         parser.get().body().data = chunk.data();

@@ -600,6 +600,12 @@ void Connection::parse() {
 
 void Connection::on_parsed_header(ResponseParser& parser, error_code& ec) {
   const int status = parser.status();
+  if (status < 100) {
+    // Beast reads "000" to "099" as a status; taken for an interim response, it sent the body
+    // to a handler that never had on_headers (found by tests/fuzz/http_upstream_fuzz.cpp).
+    ec = bhttp::error::bad_status;
+    return;
+  }
   if (status == 101) {
     // The connection would switch protocols, which no request here asks for.
     ec = bhttp::error::bad_version;

@@ -10,6 +10,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "common/config_reader.h"
+#include "common/yaml_load.h"
 
 namespace kgai::dra {
 namespace {
@@ -325,6 +326,12 @@ Result<Device> read_device(const Fields& f, const ResourceSlice& slice) {
   return d;
 }
 
+// "kind" when it is a string, else "" (add_object reports a kind of another type).
+std::string kind_of(const json& object) {
+  auto it = object.find("kind");
+  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 std::string object_name(const json& object) {
   if (object.contains("metadata") && object["metadata"].is_object() &&
       object["metadata"].contains("name") && object["metadata"]["name"].is_string()) {
@@ -600,7 +607,7 @@ std::pair<std::string, std::string> split_qualified_name(std::string_view name,
 Result<std::vector<json>> read_documents(std::string_view text, std::string_view source) {
   std::vector<YAML::Node> docs;
   try {
-    docs = YAML::LoadAll(std::string(text));
+    docs = load_yaml_documents(text);
   } catch (const YAML::Exception& e) {
     return fail("{}: {}", source, e.what());
   }
@@ -610,8 +617,8 @@ Result<std::vector<json>> read_documents(std::string_view text, std::string_view
     auto j = to_json(doc, 0);
     if (!j) return fail("{}: {}", source, j.error().message);
     if (!j->is_object()) return fail("{}: a document must be a Kubernetes object (a map)", source);
-    if (j->value("kind", "") == "List" ||
-        (j->contains("items") && j->value("kind", "").ends_with("List"))) {
+    const std::string kind = kind_of(*j);
+    if (kind == "List" || (j->contains("items") && kind.ends_with("List"))) {
       if (!(*j)["items"].is_array()) return fail("{}: a List needs items", source);
       for (auto& item : (*j)["items"]) {
         if (!item.is_object()) return fail("{}: List items must be objects", source);
@@ -625,7 +632,14 @@ Result<std::vector<json>> read_documents(std::string_view text, std::string_view
 }
 
 Result<bool> add_object(const json& object, std::string_view source, Inputs& inputs) {
-  const std::string kind = object.value("kind", "");
+  // value() would throw on a kind or apiVersion of another type (found by tests/fuzz).
+  for (const char* key : {"kind", "apiVersion"}) {
+    auto it = object.find(key);
+    if (it != object.end() && !it->is_string()) {
+      return fail("{}: {}: expected a string, got {}", source, key, it->dump());
+    }
+  }
+  const std::string kind = kind_of(object);
   const std::string api = object.value("apiVersion", "");
   const std::string name = object_name(object);
   const std::string where = fmt::format("{}: {} {}", source, kind.empty() ? "object" : kind,

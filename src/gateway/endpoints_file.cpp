@@ -13,6 +13,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "common/did_you_mean.h"
+#include "common/yaml_load.h"
 #include "common/yaml_text.h"
 
 namespace kgai::gateway {
@@ -138,7 +139,7 @@ Result<std::vector<Endpoint>> read_document(const YAML::Node& root, std::string_
 
 Result<std::vector<Endpoint>> parse_endpoints_yaml(std::string_view text, std::string_view source) {
   try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(std::string(text));
+    std::vector<YAML::Node> docs = load_yaml_documents(text);
     if (docs.size() > 1) {
       return fail("{}: expected one YAML document, found {}", source, docs.size());
     }

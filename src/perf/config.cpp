@@ -12,6 +12,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "common/config_reader.h"
+#include "common/yaml_load.h"
 
 namespace kgai::perf {
 namespace {
@@ -427,9 +428,17 @@ Result<void> validate_report(const ReportConfig& report) {
 
 Result<PerfConfig> parse_config(std::string_view yaml, std::string_view source,
                                 std::vector<std::string>& warnings) {
+  // load_yaml_documents rather than YAML::Load: it requires UTF-8 text and hands out UTF-8
+  // strings where yaml-cpp 0.7 does not, whose emitter would write them as U+FFFD, so the
+  // config.yaml written into the report would name another file than the one used (found by
+  // tests/fuzz/perf_config_fuzz.cpp, which checks parse_config(to_yaml(c)) == c).
   YAML::Node root;
   try {
-    root = YAML::Load(std::string(yaml));
+    std::vector<YAML::Node> documents = load_yaml_documents(yaml);
+    if (documents.size() > 1) {
+      return fail("{}: expected one YAML document, found {}", source, documents.size());
+    }
+    if (!documents.empty()) root = documents.front();
   } catch (const YAML::ParserException& e) {
     return fail("{}: invalid YAML: {}{}", source, e.msg, position(e.mark));
   } catch (const YAML::Exception& e) {

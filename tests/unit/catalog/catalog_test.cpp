@@ -246,6 +246,16 @@ TEST(CatalogUserFile, OverridingParamsOfADenseModelMovesActiveParams) {
   EXPECT_EQ((**catalog.model("mixtral-8x7b")).bytes_per_param, 1);
 }
 
+// Found by tests/fuzz: a stray token after a value made yaml-cpp's LoadAll loop forever.
+TEST(CatalogUserFile, StrayTokenIsASyntaxErrorNotAHang) {
+  Catalog catalog;
+  auto loaded = catalog.load_text("models: []\n---\n,\n", "user.yaml");
+  ASSERT_FALSE(loaded.has_value());
+  EXPECT_NE(loaded.error().message.find("user.yaml: YAML syntax error at line 3"),
+            std::string::npos)
+      << loaded.error().message;
+}
+
 TEST(CatalogUserFile, LoadIsAllOrNothing) {
   Catalog catalog = builtin();
   auto loaded = catalog.load_text(

@@ -311,6 +311,49 @@ TEST(ClientRetryTest, ResendsOnceWhenAReusedConnectionDropsTheRequest) {
   ::close(listener);
 }
 
+// Found by tests/fuzz: Beast reads "000" as a status code, and the client returned a response
+// with status 0, from send() and from send_streaming() after handing it the body.
+TEST(ClientStatusTest, StatusBelow100IsAnError) {
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::listen(listener, 16), 0);
+  socklen_t length = sizeof address;
+  ::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length);
+  std::thread server([&] {
+    for (int c = 0; c < 2; ++c) {
+      const int fd = ::accept(listener, nullptr, nullptr);
+      if (fd < 0) return;
+      std::string got;
+      char buffer[4096];
+      while (got.find("\r\n\r\n") == std::string::npos) {
+        const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+        if (n <= 0) break;
+        got.append(buffer, static_cast<std::size_t>(n));
+      }
+      constexpr std::string_view kReply = "HTTP/1.1 000 OK\r\nContent-Length: 2\r\n\r\nhi";
+      ::send(fd, kReply.data(), kReply.size(), MSG_NOSIGNAL);
+      ::shutdown(fd, SHUT_RDWR);
+      ::close(fd);
+    }
+  });
+  Client client("127.0.0.1", ntohs(address.sin_port));
+  auto response = client.send(get_request());
+  bool streamed = false;
+  auto streaming = client.send_streaming(get_request(), [&](std::string_view) {
+    streamed = true;
+    return true;
+  });
+  server.join();
+  ::close(listener);
+  ASSERT_FALSE(response);
+  EXPECT_THAT(response.error().message, HasSubstr("bad status"));
+  ASSERT_FALSE(streaming);
+  EXPECT_FALSE(streamed);
+}
+
 TEST_F(ClientTest, StreamingStopsWhenTheCallbackSaysSo) {
   start([](Request&&, std::shared_ptr<ResponseStream> stream) {
     stream->respond(Response{200, {}, std::string(200 * 1024, 's')});

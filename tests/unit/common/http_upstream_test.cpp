@@ -703,6 +703,13 @@ TEST(UpstreamPoolTest, MalformedStatusLineIsBroken) {
   expect_broken("SSH-2.0-OpenSSH_9.2\r\n\r\n");
 }
 
+// Found by tests/fuzz: Beast reads "000" as a status; the pool took it for an interim
+// response and handed the body to a handler that never had on_headers.
+TEST(UpstreamPoolTest, StatusBelow100IsBroken) {
+  expect_broken("HTTP/1.1 000 OK\r\nContent-Length: 2\r\n\r\nhi", {}, "bad status");
+  expect_broken("HTTP/1.1 099 OK\r\n\r\nhi", {}, "bad status");
+}
+
 TEST(UpstreamPoolTest, MalformedChunkIsBroken) {
   expect_broken("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nxx\r\n0\r\n\r\n");
 }

@@ -148,5 +148,42 @@ TEST(ObjectReaderTest, QualifiedNames) {
             std::make_pair(std::string("resource.kubernetes.io"), std::string("pcieRoot")));
 }
 
+// Found by tests/fuzz: a stray token after a value made yaml-cpp's LoadAll loop forever.
+TEST(ObjectReaderTest, StrayTokenIsAnErrorNotAHang) {
+  auto docs = read_documents("apiVersion: v1\nkind: Node\n---\n,\n", "in.yaml");
+  ASSERT_FALSE(docs);
+  EXPECT_NE(docs.error().message.find("in.yaml: "), std::string::npos) << docs.error().message;
+  EXPECT_NE(docs.error().message.find("unexpected token"), std::string::npos)
+      << docs.error().message;
+}
+
+// Found by tests/fuzz: nlohmann's value() threw on a kind or apiVersion that is not a string,
+// and dump() (in error messages) on a string that is not UTF-8.
+TEST(ObjectReaderTest, KindOfAnotherTypeAndBytesThatAreNotUtf8AreErrors) {
+  EXPECT_EQ(error_of("kind: null\n"), "in.yaml: kind: expected a string, got null");
+  EXPECT_EQ(error_of("apiVersion: {v: 1}\nkind: Node\n"),
+            "in.yaml: apiVersion: expected a string, got {\"v\":1}");
+  EXPECT_EQ(error_of("kind: [List]\nitems: []\n"),
+            "in.yaml: kind: expected a string, got [\"List\"]");
+  EXPECT_NE(error_of("kind: Node\nmetadata: {name: caf\xe9}\n").find("not valid UTF-8"),
+            std::string::npos);
+}
+
+// Found by tests/fuzz: the escape "\N" reached nlohmann's dump() as a byte that is not UTF-8.
+TEST(ObjectReaderTest, NextLineEscapeInAnErrorMessage) {
+  EXPECT_EQ(error_of("kind: [\"\\N\"]\n"), "in.yaml: kind: expected a string, got [\"\xc2\x85\"]");
+}
+
+// Found by tests/fuzz (the input as found): a NUL in a plain scalar came out of yaml-cpp as the
+// byte 0x85, which is not UTF-8, and nlohmann's dump() threw on it in an error message.
+TEST(ObjectReaderTest, ScalarBytesFromYamlCppAreUtf8) {
+  const std::string text(
+      "# Focons\"\"\"hE\napiVersion:\n    "
+      "cons\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\0N:\n    "
+      "cons\"\"\"\"\"\"\"\"9\"\"\"ssstWssssQs\"v1\",",
+      99);
+  EXPECT_NE(error_of(text), "(no error)");
+}
+
 }  // namespace
 }  // namespace kgai::dra

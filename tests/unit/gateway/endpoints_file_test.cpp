@@ -146,5 +146,13 @@ TEST(EndpointList, RejectsEmptyItemsBadAddressesAndDuplicates) {
             "--endpoints: duplicate address 'a:1'");
 }
 
+// Found by tests/fuzz: a stray token after a value made yaml-cpp's LoadAll loop forever (the
+// file watcher would have hung on a broken edit).
+TEST(EndpointsFile, StrayTokenIsASyntaxErrorNotAHang) {
+  EXPECT_EQ(error_of("endpoints: []\n---\n,\n"),
+            "endpoints.yaml: YAML syntax error at line 3, column 1: unexpected token, not valid "
+            "YAML here");
+}
+
 }  // namespace
 }  // namespace kgai::gateway

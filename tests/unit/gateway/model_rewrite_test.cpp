@@ -72,6 +72,16 @@ TEST(InvalidModelName, RejectsWhatNoServerShouldSee) {
   EXPECT_FALSE(invalid_model_name(std::string(kMaxModelNameBytes, 'm')));
 }
 
+// Found by tests/fuzz (when rewrites went through a DOM): a name that is not UTF-8 made
+// nlohmann's dump() throw out of the proxy. A splice escapes and repairs it instead.
+TEST(SpliceModel, ModelNameThatIsNotUtf8IsRepairedNotThrown) {
+  const std::string body = R"({"model":"a","prompt":"hi"})";
+  const std::string out = splice_model(body, parsed(body, ApiKind::kCompletions), "bad\xff\xfe");
+  auto again = parse_request_body(out, ApiKind::kCompletions);
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again->model, "bad\xEF\xBF\xBD\xEF\xBF\xBD");
+}
+
 TEST(UsageFromTail, ReadsTheLastUsageObject) {
   EXPECT_EQ(usage_from_tail(
                 R"(..."usage":{"prompt_tokens":12,"total_tokens":20,"completion_tokens":8}})"),

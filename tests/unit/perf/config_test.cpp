@@ -642,6 +642,16 @@ TEST(PerfConfigTest, RoundTrip) {
   check(odd);
 }
 
+// Found by tests/fuzz: a byte that is not UTF-8 (in the text, or from the escape "\N") was
+// read as itself but written to config.yaml as U+FFFD, so the config named another file.
+TEST(PerfConfigTest, TextThatIsNotUtf8IsAnError) {
+  EXPECT_EQ(parse_error("data:\n  type: shareGPT\n  path: /data/caf\xe9.json\n"),
+            "perf.yaml: invalid YAML: not valid UTF-8 text (line 3, column 1)");
+  // yaml-cpp 0.7 alone reads the escape "\N" as the byte 0x85.
+  EXPECT_EQ(parse_ok("data: {path: \"a\\Nb\"}\n").data.path, "a\xc2\x85\x62");
+  EXPECT_EQ(parse_ok("data: {path: /data/caf\xc3\xa9.json}\n").data.path, "/data/caf\xc3\xa9.json");
+}
+
 TEST(PerfConfigTest, ToYamlUsesInferencePerfKeys) {
   std::string yaml = to_yaml(parse_ok(kAllKeys));
   for (const char* key :

@@ -1,0 +1,35 @@
+// The gateway's body edits on the request path (src/gateway/model_rewrite.h): splice_model,
+// which puts another model name into a client's body when a modelRewrites rule or the
+// x-gateway-model-name-rewrite header names one, and usage_from_tail, which reads token counts
+// from the end of an upstream response. Input: the new model name (first line), then the body.
+// The model name may be anything a header value can carry.
+#include <string>
+
+#include "common/utf8.h"
+#include "fuzz/fuzz_target.h"
+#include "gateway/model_rewrite.h"
+#include "gateway/request_info.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string_view rest = kgai::fuzz::as_text(data, size);
+  const std::string_view model = kgai::fuzz::take_line(rest);
+  const std::string_view body = rest;
+
+  for (auto api :
+       {kgai::gateway::ApiKind::kCompletions, kgai::gateway::ApiKind::kChatCompletions}) {
+    auto info = kgai::gateway::parse_request_body(body, api);
+    if (!info) continue;
+    // The spliced body is the same request with the new model (escaped, UTF-8 repaired): it
+    // must read back as such, with the same prompt or messages.
+    const std::string spliced = kgai::gateway::splice_model(body, *info, model);
+    auto again = kgai::gateway::parse_request_body(spliced, api);
+    FUZZ_CHECK(again.has_value());
+    FUZZ_CHECK(again->model == kgai::repair_utf8(model));
+    FUZZ_CHECK(again->prefix_text == info->prefix_text);
+    FUZZ_CHECK(again->stream == info->stream);
+  }
+
+  auto [prompt_tokens, completion_tokens] = kgai::gateway::usage_from_tail(body);
+  FUZZ_CHECK(prompt_tokens >= -1 && completion_tokens >= -1);
+  return 0;
+}

@@ -2,10 +2,12 @@
 // /metrics page the gateway and perf scrape from model servers, and the writer
 // (prometheus_writer.cpp) that serves kgai's own pages. A page the parser accepts is written
 // back with TextWriter and parsed again: the two parses must be equal (timestamps aside, which
-// the writer does not write). Small limits let the fuzzer reach the limit checks.
+// the writer does not write, and invalid UTF-8 in help and label values, which it repairs).
+// Small limits let the fuzzer reach the limit checks.
 #include <vector>
 
 #include "common/prometheus.h"
+#include "common/utf8.h"
 #include "fuzz/fuzz_target.h"
 #include "fuzz/prometheus_compare.h"
 
@@ -35,6 +37,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                  writer.text().c_str());
   }
   FUZZ_CHECK(reparsed.has_value());
+  for (MetricFamily& family : parsed->families) {
+    family.help = kgai::repair_utf8(family.help);
+    for (Sample& sample : family.samples) {
+      for (Label& label : sample.labels) label.value = kgai::repair_utf8(label.value);
+    }
+  }
   FUZZ_CHECK(kgai::fuzz::same_exposition(*parsed, *reparsed, /*compare_timestamps=*/false));
   return 0;
 }

@@ -21,7 +21,7 @@ namespace kgai::gateway {
 
 struct DatastoreOptions {
   // Time from the start of one scrape of an endpoint to the start of the next
-  // (../shared/facts/gateway.md: 50 ms).
+  // (50 ms: the Inference Gateway endpoint picker's default refresh interval).
   std::chrono::milliseconds scrape_interval{50};
   // Limit for connecting and for the whole exchange; a scrape over it is a failure.
   std::chrono::milliseconds scrape_timeout{1000};

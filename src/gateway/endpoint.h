@@ -19,8 +19,8 @@
 
 namespace kgai::gateway {
 
-// Which metric names an endpoint exposes (../shared/facts/model-servers.md). Kubernetes sets it
-// with the pod label inference.networking.k8s.io/engine-type; the default is vllm.
+// Which metric names an endpoint exposes (as each engine documents its /metrics). Kubernetes sets
+// it with the pod label inference.networking.k8s.io/engine-type; the default is vllm.
 enum class EngineType : uint8_t { kVllm, kSglang, kTrtllm, kTriton };
 
 std::string_view engine_name(EngineType type);

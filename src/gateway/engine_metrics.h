@@ -1,6 +1,6 @@
 // Reads the routing signals (queue, running batch, KV-cache use, LoRA adapters, KV geometry)
 // out of one model server's /metrics page. Each engine names them differently
-// (../shared/facts/model-servers.md, "Other engines: the signals a router reads"); the
+// (as vLLM, SGLang, trtllm-serve and Triton document their metrics); the
 // datastore calls this after every scrape, so it is one parse plus a few lookups.
 #pragma once
 

@@ -1,5 +1,5 @@
-// Inference Perf's configuration (../shared/facts/benchmarking.md), read from its YAML files
-// so users keep the configs they have. Field names follow the YAML keys.
+// Inference Perf's configuration (its documented YAML format, docs/config.md there), read from its
+// YAML files so users keep the configs they have. Field names follow the YAML keys.
 #pragma once
 
 #include <cstdint>

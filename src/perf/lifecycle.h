@@ -1,5 +1,5 @@
 // Lifecycle metrics of a set of requests, in Inference Perf's report layout
-// (../shared/facts/benchmarking.md): load summary, successes (latencies, throughput, lengths),
+// (as Inference Perf writes its reports): load summary, successes (latencies, throughput, lengths),
 // failures, and goodput against the configured constraints. Percentiles are exact: every
 // sample is kept.
 #pragma once

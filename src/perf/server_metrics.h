@@ -13,7 +13,7 @@
 //
 // Metric names drift between engines and versions, so each signal is a list of candidates
 // and the first one present wins: vLLM (new and old names), SGLang, trtllm-serve and Triton
-// TRT-LLM (../shared/facts/model-servers.md). A metric the server does not expose is null in
+// TRT-LLM (as each engine documents its /metrics). A metric the server does not expose is null in
 // the report, never an error; a failed scrape or query is counted and reported, never fatal.
 //
 // A server may expose several series of one metric (one per engine core, model or replica).

@@ -1,4 +1,4 @@
-// The vLLM V1 metric set (names, labels, types, buckets from ../shared/facts/model-servers.md),
+// The vLLM V1 metric set (names, labels, types, buckets as vLLM's metrics module defines them),
 // fed by the engine's step outputs and rendered as Prometheus text for /metrics. The
 // offline runner uses the same numbers for its engine summary.
 #pragma once

@@ -2,6 +2,7 @@
 
 #include "common/ascii.h"
 #include "common/did_you_mean.h"
+#include "common/yaml_load.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -267,8 +268,15 @@ std::string position(const YAML::Mark& mark) {
 }
 
 Result<YAML::Node> parse_yaml(std::string_view text, std::string_view source) {
+  // load_yaml_documents, not YAML::Load: UTF-8 required and handed out as UTF-8 (yaml-cpp 0.7
+  // writes "\N" as a lone byte that no JSON writer or model server accepts), and a second
+  // document is an error rather than silently ignored.
   try {
-    return YAML::Load(std::string(text));
+    std::vector<YAML::Node> documents = load_yaml_documents(text);
+    if (documents.size() > 1) {
+      return fail("{}: expected one YAML document, found {}", source, documents.size());
+    }
+    return documents.empty() ? YAML::Node() : documents.front();
   } catch (const YAML::Exception& e) {
     return fail("{}: invalid YAML: {}{}", source, e.msg, position(e.mark));
   }

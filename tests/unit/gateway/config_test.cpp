@@ -57,6 +57,18 @@ sessionHeader: x-conversation
             "queue-scorer x2, kv x1.5, session-affinity-scorer x5, weighted-random-picker");
 }
 
+// yaml-cpp 0.7 writes the escape "\N" (U+0085) as one byte that is not UTF-8: a rewrite target
+// written so must reach the wire as UTF-8 (found by tests/fuzz).
+TEST(GatewayConfig, EscapedScalarsComeOutAsUtf8) {
+  auto c = parse_gateway_config("modelRewrites:\n- match: [a]\n  targets: [{model: \"b\\Nc\"}]\n",
+                                "epp.yaml");
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_EQ(c->rewrites.size(), 1u);
+  EXPECT_EQ(c->rewrites[0].targets[0].model,
+            "b\xC2\x85"
+            "c");
+}
+
 TEST(GatewayConfig, PickerDefaultsToMaxScore) {
   auto c = parse_gateway_config(
       "plugins: [{type: queue-scorer}]\n"
@@ -117,6 +129,8 @@ TEST(GatewayConfig, ErrorsNameTheKeyAndLine) {
       {"- a\n- b\n", "expected a map (plugins, schedulingProfiles, ...) at the top level"},
       {"plugins: [unclosed\n", "invalid YAML"},
       {"sessionHeader: [a]\n", "sessionHeader: expected a string"},
+      {"sessionHeader: a\n---\nsessionHeader: b\n", "expected one YAML document, found 2"},
+      {"sessionHeader: \"bad \xff byte\"\n", "invalid YAML"},
   };
   for (const auto& c : cases) {
     auto r = parse_gateway_config(c.yaml, "epp.yaml");

@@ -240,14 +240,7 @@ int run_gateway(const GatewayFlags& f) {
             r.headers.push_back({"Content-Type", "text/plain; version=0.0.4"});
             r.body = metrics.render(*datastore.snapshot(), proxy.saturation(), flow);
             http::Server::Stats connections;
-            for (const auto& p : proxies) {
-              const auto s = p->connection_stats();
-              connections.open_connections += s.open_connections;
-              connections.rejected_per_source += s.rejected_per_source;
-              connections.paused_at_limit += s.paused_at_limit;
-              connections.accept_errors += s.accept_errors;
-              connections.reclaimed_idle += s.reclaimed_idle;
-            }
+            for (const auto& p : proxies) connections += p->connection_stats();
             r.body += gateway::render_connection_metrics(connections);
           }
           stream->respond(std::move(r));

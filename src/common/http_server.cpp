@@ -74,17 +74,26 @@ constexpr std::chrono::seconds kLogInterval{10};
 
 std::string_view to_std(boost::string_view view) { return {view.data(), view.size()}; }
 
-bool contains_token(std::string_view list, std::string_view token) {
+// Calls `fn` with each comma-separated element of a header list, whitespace trimmed, empty
+// elements skipped (RFC 9110 5.6.1).
+template <typename Fn>
+void for_each_list_item(std::string_view list, Fn&& fn) {
   while (!list.empty()) {
     const std::size_t comma = list.find(',');
     std::string_view item = list.substr(0, comma);
     while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
     while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
-    if (ascii_iequals(item, token)) return true;
+    if (!item.empty()) fn(item);
     if (comma == std::string_view::npos) break;
     list.remove_prefix(comma + 1);
   }
-  return false;
+}
+
+bool contains_token(std::string_view list, std::string_view token) {
+  bool found = false;
+  for_each_list_item(list,
+                     [&](std::string_view item) { found = found || ascii_iequals(item, token); });
+  return found;
 }
 
 // A header the handler set that would break the message framing is dropped.
@@ -104,21 +113,6 @@ bool is_framing_header(std::string_view name) {
 }
 
 bool status_has_body(int status) { return status >= 200 && status != 204 && status != 304; }
-
-// Calls `fn` with each comma-separated element of a header list, whitespace trimmed, empty
-// elements skipped (RFC 9110 5.6.1).
-template <typename Fn>
-void for_each_list_item(std::string_view list, Fn&& fn) {
-  while (!list.empty()) {
-    const std::size_t comma = list.find(',');
-    std::string_view item = list.substr(0, comma);
-    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
-    if (!item.empty()) fn(item);
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
-  }
-}
 
 struct Rejection {
   int status = 0;  // 0: the request may go on

@@ -133,6 +133,16 @@ class Server {
     uint64_t accept_errors = 0;
     // Keep-alive connections idle between requests, closed at max_connections to make room.
     uint64_t reclaimed_idle = 0;
+
+    // Sums the counters of several servers (one per event-loop thread on one port).
+    Stats& operator+=(const Stats& other) {
+      open_connections += other.open_connections;
+      rejected_per_source += other.rejected_per_source;
+      paused_at_limit += other.paused_at_limit;
+      accept_errors += other.accept_errors;
+      reclaimed_idle += other.reclaimed_idle;
+      return *this;
+    }
   };
   Stats stats() const;
 

@@ -5,9 +5,10 @@
 #include <sstream>
 #include <string>
 
-#include <simdjson.h>
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
+
+#include "common/utf8.h"
 
 namespace kgai {
 
@@ -70,12 +71,12 @@ class EscapeRepair {
  private:
   static void repair(YAML::Node node) {
     const std::string& text = node.Scalar();
-    if (simdjson::validate_utf8(text.data(), text.size())) return;
+    if (is_valid_utf8(text)) return;
     std::string fixed;
     for (size_t i = 0; i < text.size();) {
       const auto byte = static_cast<unsigned char>(text[i]);
       const size_t length = byte < 0x80 ? 1 : byte >> 5 == 6 ? 2 : byte >> 4 == 14 ? 3 : 4;
-      if (i + length <= text.size() && simdjson::validate_utf8(text.data() + i, length)) {
+      if (i + length <= text.size() && is_valid_utf8(std::string_view(text).substr(i, length))) {
         fixed.append(text, i, length);
         i += length;
       } else {
@@ -95,11 +96,11 @@ class EscapeRepair {
 }  // namespace
 
 std::vector<YAML::Node> load_yaml_documents(std::string_view text) {
-  if (!simdjson::validate_utf8(text.data(), text.size())) {
+  if (!is_valid_utf8(text)) {
     YAML::Mark mark;
     for (size_t start = 0; start < text.size(); ++mark.line) {
       const size_t end = std::min(text.find('\n', start), text.size());
-      if (!simdjson::validate_utf8(text.data() + start, end - start)) break;
+      if (!is_valid_utf8(text.substr(start, end - start))) break;
       start = end + 1;
     }
     throw YAML::ParserException(mark, "not valid UTF-8 text");

@@ -171,6 +171,9 @@ class Call final : public http::UpstreamHandler, public std::enable_shared_from_
   void endpoint_failed(int status, std::string_view why, bool count_failure = true);
   void done(int code);
   void release_endpoint();
+  // Stops everything done on the client's behalf (the upstream attempt, its endpoint slot, a
+  // flow-control ticket) when the call ends before its answer does.
+  void abandon();
   std::string_view header(std::string_view name) const { return http::find_header(headers_, name); }
   bool has_next_attempt() const {
     return next_rank_ < ranked_.size() &&
@@ -211,10 +214,7 @@ void Call::begin(ApiKind api) {
   stream_->on_close([self] {
     // The client went away: stop everything done on its behalf.
     if (self->finished_) return;
-    if (self->exchange_) self->exchange_->cancel();  // no callback after this: release here
-    self->exchange_.reset();
-    self->release_endpoint();
-    if (self->ticket_) self->proxy_->flow.cancel(*self->ticket_);
+    self->abandon();
     self->done(499);
   });
   if (proxy_->options.request_timeout > 0) {
@@ -225,10 +225,7 @@ void Call::begin(ApiKind api) {
                    [weak] {
                      auto call = weak.lock();
                      if (!call || call->finished_) return;
-                     if (call->exchange_) call->exchange_->cancel();
-                     call->exchange_.reset();
-                     call->release_endpoint();
-                     if (call->ticket_) call->proxy_->flow.cancel(*call->ticket_);
+                     call->abandon();
                      if (call->started_) {
                        call->stream_->abort();
                        return call->done(504);
@@ -482,12 +479,16 @@ void Call::endpoint_failed(int status, std::string_view why, bool count_failure)
                            : std::string("every endpoint tried failed"));
 }
 
-void Call::fail_internal() {
-  if (finished_) return;
-  if (exchange_) exchange_->cancel();
+void Call::abandon() {
+  if (exchange_) exchange_->cancel();  // no callback after this: release here
   exchange_.reset();
   release_endpoint();
   if (ticket_) proxy_->flow.cancel(*ticket_);
+}
+
+void Call::fail_internal() {
+  if (finished_) return;
+  abandon();
   if (started_) {
     stream_->abort();
     return done(500);

@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 
+#include "common/utf8.h"
+
 namespace kgai::sim {
 
 namespace {
@@ -341,9 +343,7 @@ std::string shortened(std::string_view name) {
   constexpr size_t kShown = 64;
   if (name.size() <= kShown) return std::string(name);
   // Cut at a character boundary, so valid UTF-8 stays valid.
-  size_t cut = kShown;
-  while (cut > 0 && (static_cast<unsigned char>(name[cut]) & 0xC0) == 0x80) --cut;
-  return fmt::format("{}... ({} bytes)", name.substr(0, cut), name.size());
+  return fmt::format("{}... ({} bytes)", utf8_prefix(name, kShown), name.size());
 }
 
 std::expected<LoraRequest, ApiError> parse_lora_request(std::string_view body, bool load) {

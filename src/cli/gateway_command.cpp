@@ -17,7 +17,9 @@
 #include "common/http_server.h"
 #include "common/log.h"
 #include "gateway/config.h"
+#include "gateway/control_tasks.h"
 #include "gateway/datastore.h"
+#include "gateway/director.h"
 #include "gateway/endpoints_file.h"
 #include "gateway/endpoints_file_watcher.h"
 #include "gateway/gateway_metrics.h"
@@ -78,8 +80,8 @@ Result<Address> parse_listen(const std::string& text, const char* flag) {
   return a;
 }
 
-// The gateway's metrics as the proxy reports its work.
-class MetricsEvents final : public gateway::ProxyEvents {
+// The gateway's metrics as the Director reports its work.
+class MetricsEvents final : public gateway::DirectorEvents {
  public:
   explicit MetricsEvents(gateway::GatewayMetrics& metrics) : metrics_(metrics) {}
   void request_done(std::string_view model, std::string_view objective, int code, double seconds,
@@ -172,29 +174,33 @@ int run_gateway(const GatewayFlags& f) {
 
   gateway::GatewayMetrics metrics;
   MetricsEvents events(metrics);
-  // One event loop and proxy per thread, all on one port (SO_REUSEPORT); they share the
-  // datastore, the metrics and the scheduling plugins (the prefix index, sessions), which are
-  // thread-safe. Flow-control queues are per thread.
+  gateway::DirectorOptions director_options;
+  director_options.max_attempts = f.max_attempts;
+  director_options.expose_debug = f.expose_debug;
+  director_options.objective_header = f.objective_header;
+  director_options.outliers.consecutive_failures = f.outlier_failures;
+  director_options.outliers.base_ejection =
+      std::chrono::milliseconds(static_cast<int64_t>(std::ceil(f.outlier_base_ejection * 1000)));
+  director_options.outliers.max_ejection_percent = f.outlier_max_percent;
+  const std::string profile = config->describe();
+  // One Director for every data-plane thread: flow-control queues, the prefix index and
+  // sessions are shared, so priorities and fairness hold across threads.
+  auto director =
+      std::make_shared<gateway::Director>(director_options, *config, datastore, &events);
+
+  // One event loop and proxy per thread, all on one port (SO_REUSEPORT).
   std::vector<std::unique_ptr<EventLoop>> loops;
   std::vector<std::unique_ptr<gateway::Proxy>> proxies;
-  const std::string profile = config->describe();
   uint16_t port = listen->port;
   for (int i = 0; i < f.threads; ++i) {
     loops.push_back(std::make_unique<EventLoop>());
     gateway::ProxyOptions options;
     options.address = listen->host;
     options.port = port;
-    options.max_attempts = f.max_attempts;
     options.max_body_bytes = static_cast<size_t>(f.max_body_bytes);
     options.request_timeout = f.request_timeout;
     options.header_timeout =
         std::chrono::milliseconds(static_cast<int64_t>(std::ceil(f.ttfb_timeout * 1000)));
-    options.expose_debug = f.expose_debug;
-    options.objective_header = f.objective_header;
-    options.outliers.consecutive_failures = f.outlier_failures;
-    options.outliers.base_ejection =
-        std::chrono::milliseconds(static_cast<int64_t>(std::ceil(f.outlier_base_ejection * 1000)));
-    options.outliers.max_ejection_percent = f.outlier_max_percent;
     options.reuse_port = f.threads > 1;
     // Each thread's server enforces its share (the kernel spreads connections evenly).
     auto share = [&](int64_t cap) {
@@ -202,8 +208,7 @@ int run_gateway(const GatewayFlags& f) {
     };
     options.max_connections = share(f.max_connections);
     options.max_connections_per_source = share(f.max_connections_per_source);
-    proxies.push_back(
-        std::make_unique<gateway::Proxy>(*loops.back(), options, *config, datastore, &events));
+    proxies.push_back(std::make_unique<gateway::Proxy>(*loops.back(), options, director));
     auto bound = proxies.back()->start();
     if (!bound) {
       log::error("--listen {}: {}", f.listen, bound.error().message);
@@ -211,34 +216,27 @@ int run_gateway(const GatewayFlags& f) {
     }
     port = *bound;  // the others join the port the first one got (it may have been 0)
   }
-  gateway::Proxy& proxy = *proxies.front();
-  // /metrics has a loop and thread of its own: rendering a big page must never hold up
-  // proxying, and a scraper that reads slowly holds only this loop.
-  EventLoop metrics_loop;
+  // The control loop: flow control's clock, the model list, and /metrics. Never a data
+  // plane's loop: rendering a big page or a slow /v1/models must not hold up requests.
+  EventLoop control_loop;
+  gateway::ControlTasks control(control_loop, director);
+  control.start();
   std::unique_ptr<http::Server> metrics_server;
   if (metrics_listen) {
     http::ServerOptions mo;
     mo.address = metrics_listen->host;
     mo.port = metrics_listen->port;
     metrics_server = std::make_unique<http::Server>(
-        metrics_loop, mo,
+        control_loop, mo,
         [&](http::Request&& request, std::shared_ptr<http::ResponseStream> stream) {
           http::Response r;
           if (request.path() != "/metrics") {
             r.status = 404;
             r.body = "only /metrics here\n";
           } else {
-            gateway::FlowController::Stats flow;
-            for (const auto& p : proxies) {
-              auto s = p->flow_stats();
-              flow.queued += s.queued;
-              flow.queued_bytes += s.queued_bytes;
-              for (const auto& [priority, n] : s.queued_by_priority) {
-                flow.queued_by_priority[priority] += n;
-              }
-            }
             r.headers.push_back({"Content-Type", "text/plain; version=0.0.4"});
-            r.body = metrics.render(*datastore.snapshot(), proxy.saturation(), flow);
+            r.body = metrics.render(*datastore.snapshot(), director->saturation(),
+                                    director->flow_stats());
             http::Server::Stats connections;
             for (const auto& p : proxies) connections += p->connection_stats();
             r.body += gateway::render_connection_metrics(connections);
@@ -259,7 +257,7 @@ int run_gateway(const GatewayFlags& f) {
 
   std::vector<std::thread> threads;
   for (auto& l : loops) threads.emplace_back([l = l.get()] { l->run(); });
-  if (metrics_server) threads.emplace_back([&] { metrics_loop.run(); });
+  threads.emplace_back([&] { control_loop.run(); });
   log::info("signal {}: stopping", wait_for_stop_signal(signals));
   for (size_t i = 0; i < loops.size(); ++i) {
     loops[i]->post([&, i] {
@@ -267,12 +265,11 @@ int run_gateway(const GatewayFlags& f) {
       loops[i]->stop();
     });
   }
-  if (metrics_server) {
-    metrics_loop.post([&] {
-      metrics_server->stop();
-      metrics_loop.stop();
-    });
-  }
+  control_loop.post([&] {
+    control.stop();
+    if (metrics_server) metrics_server->stop();
+    control_loop.stop();
+  });
   for (auto& t : threads) t.join();
   proxies.clear();
   if (watcher) watcher->stop();

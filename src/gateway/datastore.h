@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "gateway/endpoint.h"
+#include "gateway/pool_source.h"
 
 namespace kgai::gateway {
 
@@ -38,7 +39,7 @@ struct DatastoreOptions {
   int scraper_threads = 0;
 };
 
-class Datastore {
+class Datastore final : public PoolSource {
  public:
   explicit Datastore(DatastoreOptions options);
   ~Datastore();  // stops the scrapers
@@ -54,7 +55,7 @@ class Datastore {
   // The latest published snapshot, never null (empty before set_endpoints). Cheap: one
   // shared_ptr copy under a mutex; the snapshot never changes after publication, except for
   // the EndpointLoad counters it shares with the proxy.
-  std::shared_ptr<const PoolSnapshot> snapshot() const;
+  std::shared_ptr<const PoolSnapshot> snapshot() const override;
 
   // Starts and stops the scraper threads. stop() waits for scrapes in flight, so it can take
   // up to scrape_timeout; start() after stop() resumes. Both are idempotent.
@@ -65,7 +66,7 @@ class Datastore {
   // scrapes off; the next successful scrape makes it healthy again. Reports while it is
   // already unhealthy change nothing (a burst of failed requests is one failure). Unknown
   // ids are ignored (the endpoint may have been removed meanwhile).
-  void report_failure(uint32_t id, std::string_view why);
+  void report_failure(uint32_t id, std::string_view why) override;
 
   // Blocks until every current endpoint was scraped once (or failed once) or `timeout`
   // passed; true in the first case. For startup and tests.

@@ -1,12 +1,8 @@
 #include "gateway/proxy.h"
 
-#include <algorithm>
 #include <charconv>
-#include <random>
-#include <unordered_set>
 
 #include <fmt/format.h>
-#include <xxhash.h>
 #include <nlohmann/json.hpp>
 
 #include "common/ascii.h"
@@ -14,22 +10,11 @@
 #include "common/http_upstream.h"
 #include "common/log.h"
 #include "common/utf8.h"
-#include "gateway/gateway_metrics.h"
-#include "gateway/model_rewrite.h"
 #include "gateway/openai_error.h"
-#include "gateway/request_info.h"
-#include "gateway/saturation.h"
-#include "gateway/scheduler.h"
 
 namespace kgai::gateway {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(SteadyTime t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
 
 // Headers that describe one hop, not the message: never forwarded either way.
 bool hop_by_hop(std::string_view name) {
@@ -46,42 +31,14 @@ bool reserved_response_header(std::string_view name) {
   return ascii_istarts_with(name, "x-gateway-") || ascii_istarts_with(name, "x-kgai-");
 }
 
-// Statuses that say the endpoint failed, not the request: retried elsewhere while the client
-// has seen nothing, and counted by outlier detection.
-bool endpoint_failure_status(int status) {
-  return status == 500 || status == 502 || status == 503 || status == 504;
-}
-
-constexpr size_t kTailBytes = 4096;  // enough for a final usage chunk
-
-// Client-chosen keys the gateway keeps (a fairness flow while queued, a session in an LRU of
-// 100,000) are at most this long: a longer one is replaced by a hash of it, so a client cannot
-// make each entry cost 16 KB (the header limit), and distinct keys stay distinct.
-constexpr size_t kMaxKeyBytes = 128;
-
-std::string bounded_key(std::string_view key) {
-  if (key.size() <= kMaxKeyBytes) return std::string(key);
-  return fmt::format("xxh3:{:016x}", XXH3_64bits(key.data(), key.size()));
-}
-
 }  // namespace
 
 struct Proxy::Impl : std::enable_shared_from_this<Proxy::Impl> {
-  Impl(EventLoop& loop, ProxyOptions options, GatewayConfig config, Datastore& datastore,
-       ProxyEvents* events)
+  Impl(EventLoop& loop, ProxyOptions options, std::shared_ptr<Director> director)
       : loop(loop),
         options(std::move(options)),
-        config(std::move(config)),
-        datastore(datastore),
-        events(events),
-        scheduler(this->config.profile, this->config.saturation.metrics_staleness_threshold),
-        flow(this->config.flow_control),
-        outliers(this->options.outliers),
-        upstream(loop, upstream_options(this->options)),
-        control(loop, control_options(this->options)),
-        tick(loop),
-        models_timer(loop),
-        rng(std::random_device{}()) {}
+        director(std::move(director)),
+        upstream(loop, upstream_options(this->options)) {}
 
   static http::UpstreamOptions upstream_options(const ProxyOptions& o) {
     http::UpstreamOptions u;
@@ -91,64 +48,33 @@ struct Proxy::Impl : std::enable_shared_from_this<Proxy::Impl> {
     return u;
   }
 
-  // The gateway's own requests (/v1/models): a model server that hangs on them must not hold a
-  // connection for the inference timeouts (minutes); the next refresh asks again anyway.
-  static http::UpstreamOptions control_options(const ProxyOptions& o) {
-    http::UpstreamOptions u;
-    u.connect_timeout = o.connect_timeout;
-    u.header_timeout =
-        std::min<std::chrono::milliseconds>(o.models_refresh, std::chrono::seconds(5));
-    u.idle_timeout = u.header_timeout;
-    u.max_idle_per_host = 2;
-    return u;
-  }
-
   void handle(http::Request&& request, std::shared_ptr<http::ResponseStream> stream);
-  void arm_tick();
-  void refresh_models();
-  bool has_capacity();
   void answer_health(std::string_view path, std::shared_ptr<http::ResponseStream> stream);
-  double current_saturation() const {
-    auto snapshot = datastore.snapshot();
-    return pool_saturation(*snapshot, config.saturation, Clock::now());
-  }
+  void answer_models(std::shared_ptr<http::ResponseStream> stream);
 
   EventLoop& loop;
   ProxyOptions options;
-  GatewayConfig config;
-  Datastore& datastore;
-  ProxyEvents* events;
-  Scheduler scheduler;
-  FlowController flow;
-  OutlierDetector outliers;
+  std::shared_ptr<Director> director;
   http::UpstreamPool upstream;
-  http::UpstreamPool control;
   std::unique_ptr<http::Server> server;
-  Timer tick;
-  Timer models_timer;
-  std::mt19937_64 rng;
-  size_t released_this_tick = 0;
-  // Models the endpoints list in /v1/models (bases and loaded adapters); empty until read,
-  // and then every model is let through to the server.
-  std::unordered_set<std::string> models;
   bool stopped = false;
 };
 
 namespace {
 
-// One client request through the proxy: queued, scheduled, forwarded (possibly to several
-// endpoints in turn), streamed back. Lives until the client's answer is complete or the
-// client went away; the upstream pool holds it as the handler of the current attempt.
+// One client request through the proxy: HTTP glue around a DirectedRequest. Lives until the
+// client's answer is complete or the client went away; the upstream pool holds it as the
+// handler of the current attempt.
 class Call final : public http::UpstreamHandler, public std::enable_shared_from_this<Call> {
  public:
   Call(std::shared_ptr<Proxy::Impl> proxy, std::shared_ptr<http::ResponseStream> stream,
        http::Request request)
       : proxy_(std::move(proxy)),
         stream_(std::move(stream)),
-        arrival_(Clock::now()),
+        request_(proxy_->director),
         target_(std::move(request.target)),
         headers_(std::move(request.headers)),
-        body_(std::make_shared<std::string>(std::move(request.body))) {}
+        body_(std::move(request.body)) {}
 
   void begin(ApiKind api);
   // Ends the call with a 500 after an unexpected failure (an exception from a handler), so
@@ -165,48 +91,28 @@ class Call final : public http::UpstreamHandler, public std::enable_shared_from_
   void admit();
   void schedule();
   void attempt();
-  void answer_error(int status, std::string_view message);
-  // The current attempt failed before anything reached the client: count it against the
-  // endpoint and try the next one (or answer `status` with `why` when none is left).
+  void answer(const Rejection& rejection);
+  // The current attempt failed before anything reached the client: try the next endpoint,
+  // or answer `status` when none is left.
   void endpoint_failed(int status, std::string_view why, bool count_failure = true);
   void done(int code);
-  void release_endpoint();
   // Stops everything done on the client's behalf (the upstream attempt, its endpoint slot, a
   // flow-control ticket) when the call ends before its answer does.
   void abandon();
   std::string_view header(std::string_view name) const { return http::find_header(headers_, name); }
-  bool has_next_attempt() const {
-    return next_rank_ < ranked_.size() &&
-           next_rank_ < static_cast<size_t>(proxy_->options.max_attempts);
-  }
 
   std::shared_ptr<Proxy::Impl> proxy_;
   std::shared_ptr<http::ResponseStream> stream_;
-  SteadyTime arrival_;
+  DirectedRequest request_;
   std::string target_;
   std::vector<http::Header> headers_;
-  std::shared_ptr<std::string> body_;             // the client's body; prefix_text points into it
-  std::shared_ptr<const std::string> send_body_;  // what goes upstream (rewritten model, or body_)
-  RequestInfo info_;
+  std::string body_;  // until read() takes it
   bool debug_ = false;
-
-  std::shared_ptr<const PoolSnapshot> snapshot_;
-  SchedulingContext context_;
-  std::vector<uint32_t> ranked_;
-  size_t next_rank_ = 0;
-  const EndpointState* endpoint_ = nullptr;  // the current attempt's (in snapshot_)
-  uint32_t endpoint_index_ = 0;              // its index in snapshot_
-  std::shared_ptr<EndpointLoad> load_;
   std::shared_ptr<http::UpstreamExchange> exchange_;
-  std::optional<uint64_t> ticket_;
-
   std::unique_ptr<Timer> deadline_;  // request_timeout, when set
   bool started_ = false;             // response headers went to the client
   int status_ = 0;
   bool finished_ = false;
-  std::optional<double> ttft_;
-  std::string tail_;  // the end of the response, for usage
-  std::string last_error_;
 };
 
 void Call::begin(ApiKind api) {
@@ -217,145 +123,74 @@ void Call::begin(ApiKind api) {
     self->abandon();
     self->done(499);
   });
-  if (proxy_->options.request_timeout > 0) {
-    deadline_ = std::make_unique<Timer>(proxy_->loop);
-    std::weak_ptr<Call> weak = self;
-    deadline_->arm(arrival_ + std::chrono::duration_cast<SteadyTime::duration>(
-                                  std::chrono::duration<double>(proxy_->options.request_timeout)),
-                   [weak] {
-                     auto call = weak.lock();
-                     if (!call || call->finished_) return;
-                     call->abandon();
-                     if (call->started_) {
-                       call->stream_->abort();
-                       return call->done(504);
-                     }
-                     call->answer_error(504, "the request took longer than the gateway's timeout");
-                   });
-  }
-  auto parsed = parse_request_body(*body_, api);
-  if (!parsed) return answer_error(400, parsed.error().message);
-  info_ = std::move(*parsed);
   Proxy::Impl& p = *proxy_;
-  debug_ = p.options.expose_debug && header("x-kgai-debug") == "1";
-  // Only a configured objective counts (its priority, its metrics label): an unknown name
-  // from a client is priority 0 and labelled "other", so clients cannot mint label values.
-  const std::string_view objective =
-      p.options.objective_header.empty() ? std::string_view() : header(p.options.objective_header);
-  if (!objective.empty()) {
-    info_.objective = std::string(GatewayMetrics::kOther);
-    for (const auto& o : p.config.objectives) {
-      if (o.name == objective) {
-        info_.objective = o.name;
-        info_.priority = o.priority;
-      }
-    }
+  if (p.options.request_timeout > 0) {
+    deadline_ = std::make_unique<Timer>(p.loop);
+    std::weak_ptr<Call> weak = self;
+    deadline_->arm(
+        request_.arrival() + std::chrono::duration_cast<SteadyTime::duration>(
+                                 std::chrono::duration<double>(p.options.request_timeout)),
+        [weak] {
+          auto call = weak.lock();
+          if (!call || call->finished_) return;
+          call->abandon();
+          if (call->started_) {
+            call->stream_->abort();
+            return call->done(504);
+          }
+          call->answer({504, "the request took longer than the gateway's timeout"});
+        });
   }
-  info_.fairness_id = bounded_key(header("x-gateway-inference-fairness-id"));
-  if (info_.fairness_id.empty()) info_.fairness_id = "default-flow";
-  info_.session_id = bounded_key(header(p.config.session_header));
-  const std::string_view rewrite_header = header("x-gateway-model-name-rewrite");
-  if (!rewrite_header.empty()) {
-    if (auto why = invalid_model_name(rewrite_header)) {
-      return answer_error(400, fmt::format("x-gateway-model-name-rewrite {}", *why));
-    }
-  }
-  info_.target_model = rewrite_model(info_.model, rewrite_header, p.config.rewrites, p.rng);
-  if (!p.models.empty() && !p.models.contains(info_.target_model)) {
-    const std::string message =
-        fmt::format("The model `{}` does not exist.", utf8_prefix(info_.target_model, 256));
-    // Not a series of its own: any name a client makes up would be one.
-    info_.target_model = std::string(GatewayMetrics::kOther);
-    return answer_error(404, message);
-  }
-  if (info_.target_model != info_.model) {
-    send_body_ =
-        std::make_shared<const std::string>(splice_model(*body_, info_, info_.target_model));
-  } else {
-    send_body_ = body_;
-  }
+  debug_ = p.director->options().expose_debug && header("x-kgai-debug") == "1";
+  if (auto rejection = request_.read(api, headers_, std::move(body_))) return answer(*rejection);
   admit();
 }
 
-// Shedding and flow control: a sheddable request (negative priority) is refused while the pool
-// is saturated; with flow control on, the rest wait while the pool is saturated or others
-// wait before them.
+// Shedding and flow control (the Director decides); a queued request comes back to this loop.
 void Call::admit() {
-  Proxy::Impl& p = *proxy_;
-  const bool saturated = is_saturated(p.current_saturation());
-  if (info_.priority < 0 && saturated) {
-    if (p.events) p.events->shed(info_.target_model);
-    return answer_error(429, "the pool is saturated and this request's objective is sheddable");
+  Rejection rejection;
+  std::weak_ptr<Call> weak = weak_from_this();
+  EventLoop* loop = &proxy_->loop;
+  const auto admission = request_.admit(
+      [weak, loop](FlowOutcome outcome) {
+        loop->post([weak, outcome] {
+          auto self = weak.lock();
+          if (!self || self->finished_) return;
+          if (auto rejection = self->request_.dequeued(outcome)) return self->answer(*rejection);
+          self->schedule();
+        });
+      },
+      &rejection);
+  switch (admission) {
+    case DirectedRequest::Admission::kNow:
+      return schedule();
+    case DirectedRequest::Admission::kRejected:
+      return answer(rejection);
+    case DirectedRequest::Admission::kQueued:
+      return;
   }
-  if (!p.config.flow_control.enabled || (!saturated && p.flow.empty())) return schedule();
-  auto self = shared_from_this();
-  ticket_ = p.flow.enqueue(info_.priority, info_.fairness_id, static_cast<int64_t>(body_->size()),
-                           arrival_, [self](FlowOutcome outcome) {
-                             self->ticket_.reset();
-                             if (self->finished_) return;
-                             switch (outcome) {
-                               case FlowOutcome::kDispatch:
-                                 return self->schedule();
-                               case FlowOutcome::kRejected:
-                                 return self->answer_error(429, "flow-control queues are full");
-                               case FlowOutcome::kExpired:
-                                 return self->answer_error(
-                                     503, "waited longer than the flow-control TTL for capacity");
-                               case FlowOutcome::kCancelled:
-                                 return;
-                             }
-                           });
 }
 
 void Call::schedule() {
-  Proxy::Impl& p = *proxy_;
-  snapshot_ = p.datastore.snapshot();
-  context_ = SchedulingContext{};
-  context_.request = &info_;
-  context_.pool = snapshot_.get();
-  context_.now = Clock::now();
-  context_.rng = &p.rng;
-  context_.trace = debug_;
-  const auto start = Clock::now();
-  Decision decision = p.scheduler.schedule(context_);
-  const double decision_seconds = seconds_since(start);
-  if (decision.ranked.empty()) return answer_error(503, "no ready endpoint: " + decision.reason);
-  ranked_ = std::move(decision.ranked);
-  if (p.events)
-    p.events->decision(snapshot_->endpoints[ranked_[0]].endpoint->address, decision_seconds);
+  if (auto rejection = request_.schedule(debug_)) return answer(*rejection);
   attempt();
 }
 
 void Call::attempt() {
   Proxy::Impl& p = *proxy_;
-  if (next_rank_ >= ranked_.size() || next_rank_ >= static_cast<size_t>(p.options.max_attempts)) {
-    return answer_error(503, p.options.expose_debug
-                                 ? fmt::format("every endpoint tried failed; last: {}", last_error_)
-                                 : std::string("every endpoint tried failed"));
-  }
-  const uint32_t index = ranked_[next_rank_++];
-  endpoint_index_ = index;
-  endpoint_ = &snapshot_->endpoints[index];
-  load_ = endpoint_->load;
-  if (load_) load_->in_flight.fetch_add(1, std::memory_order_relaxed);
-  http::UpstreamRequest request;
-  request.method = "POST";
-  request.target = target_;
-  request.headers.reserve(headers_.size());
+  const EndpointState* endpoint = request_.next_attempt();
+  if (!endpoint) return answer(request_.exhausted(503));
+  http::UpstreamRequest upstream;
+  upstream.method = "POST";
+  upstream.target = target_;
+  upstream.headers.reserve(headers_.size());
   for (const auto& h : headers_) {
-    if (!hop_by_hop(h.name)) request.headers.push_back(h);
+    if (!hop_by_hop(h.name)) upstream.headers.push_back(h);
   }
-  request.body = send_body_;
-  exchange_ = p.upstream.send(endpoint_->endpoint->host, endpoint_->endpoint->port,
-                              std::move(request), shared_from_this());
-  // After the request is on its way: teaching the prefix index a 200 KB prompt's blocks costs
-  // tens of microseconds, which need not delay the request.
-  p.scheduler.picked(context_, index);
-}
-
-void Call::release_endpoint() {
-  if (load_) load_->in_flight.fetch_sub(1, std::memory_order_relaxed);
-  load_.reset();
+  upstream.body = request_.send_body();
+  exchange_ = p.upstream.send(endpoint->endpoint->host, endpoint->endpoint->port,
+                              std::move(upstream), shared_from_this());
+  request_.sent();
 }
 
 void Call::on_headers(int status, std::vector<http::Header> headers) {
@@ -364,17 +199,12 @@ void Call::on_headers(int status, std::vector<http::Header> headers) {
   const bool failed = endpoint_failure_status(status);
   // A failing server's answer, or an overloaded one's (429): another endpoint may serve the
   // request, and the client has seen nothing yet. Only failures count towards ejection.
-  if ((failed || status == 429) && has_next_attempt()) {
+  if ((failed || status == 429) && request_.can_retry()) {
     if (exchange_) exchange_->cancel();
     exchange_.reset();
-    release_endpoint();
     return endpoint_failed(status, fmt::format("answered {}", status), failed);
   }
-  if (failed) {
-    p.outliers.failure(*snapshot_, endpoint_index_, Clock::now());
-  } else {
-    p.outliers.success(*endpoint_);
-  }
+  request_.response_started(status);
   std::vector<http::Header> out;
   out.reserve(headers.size() + 2);
   std::optional<uint64_t> length;
@@ -386,10 +216,11 @@ void Call::on_headers(int status, std::vector<http::Header> headers) {
     }
     if (!hop_by_hop(h.name) && !reserved_response_header(h.name)) out.push_back(std::move(h));
   }
-  if (p.options.expose_debug) {
-    out.push_back({"x-gateway-destination-endpoint-served", endpoint_->endpoint->address});
+  if (p.director->options().expose_debug) {
+    out.push_back(
+        {"x-gateway-destination-endpoint-served", request_.endpoint()->endpoint->address});
   }
-  if (debug_) out.push_back({"x-kgai-decision", context_.trace_text});
+  if (debug_) out.push_back({"x-kgai-decision", request_.trace()});
   started_ = true;
   status_ = status;
   // A sized body is relayed as such: no chunked re-framing, and the head leaves together with
@@ -403,7 +234,7 @@ void Call::on_headers(int status, std::vector<http::Header> headers) {
 
 void Call::on_body(std::string_view chunk) {
   if (finished_) return;
-  if (!ttft_) ttft_ = seconds_since(arrival_);
+  request_.response_body(chunk);
   stream_->write(chunk);
   // Backpressure: a client reading slower than the endpoint writes stops the reading of the
   // endpoint (TCP then holds it back) instead of the whole response piling up here.
@@ -414,19 +245,10 @@ void Call::on_body(std::string_view chunk) {
       if (auto self = weak.lock(); self && self->exchange_) self->exchange_->resume();
     });
   }
-  // Keep the last kTailBytes: usage arrives in the final chunk (or at the end of a body).
-  if (chunk.size() >= kTailBytes) {
-    tail_.assign(chunk.substr(chunk.size() - kTailBytes));
-  } else {
-    if (tail_.size() + chunk.size() > 2 * kTailBytes)
-      tail_.erase(0, tail_.size() + chunk.size() - kTailBytes);
-    tail_.append(chunk);
-  }
 }
 
 void Call::on_complete() {
   exchange_.reset();
-  release_endpoint();
   if (finished_) return;
   stream_->finish();
   done(status_);
@@ -434,17 +256,13 @@ void Call::on_complete() {
 
 void Call::on_error(const http::UpstreamError& error) {
   exchange_.reset();
-  release_endpoint();
   if (finished_) return;
-  Proxy::Impl& p = *proxy_;
-  const std::string& address = endpoint_->endpoint->address;
-  if (error.kind == http::UpstreamErrorKind::kConnect) {
-    p.datastore.report_failure(endpoint_->id, error.message);
-  }
+  const std::string& address = request_.endpoint()->endpoint->address;
+  if (error.kind == http::UpstreamErrorKind::kConnect) request_.connect_failed(error.message);
   if (started_) {
     // The client already has a status line: all that is left is to cut its stream short.
     log::warn("gateway: {} broke mid-response: {}", address, error.message);
-    p.outliers.failure(*snapshot_, endpoint_index_, Clock::now());
+    request_.broke();
     stream_->abort();
     return done(502);
   }
@@ -452,7 +270,7 @@ void Call::on_error(const http::UpstreamError& error) {
                        error.kind == http::UpstreamErrorKind::kIdleTimeout;
   if (error.kind == http::UpstreamErrorKind::kInvalidRequest) {
     // Nothing wrong with the endpoint: the request cannot be sent anywhere.
-    return answer_error(400, "the request cannot be forwarded: " + error.message);
+    return answer({400, "the request cannot be forwarded: " + error.message});
   }
   log::debug("gateway: {} failed before answering ({})", address, error.message);
   // Should no endpoint be left to try: 504 when the last one was too slow, 503 when none
@@ -461,29 +279,14 @@ void Call::on_error(const http::UpstreamError& error) {
 }
 
 void Call::endpoint_failed(int status, std::string_view why, bool count_failure) {
-  Proxy::Impl& p = *proxy_;
-  const std::string& address = endpoint_->endpoint->address;
-  if (count_failure) p.outliers.failure(*snapshot_, endpoint_index_, Clock::now());
-  last_error_ = fmt::format("{}: {}", address, why);
-  if (has_next_attempt()) {
-    if (p.events) p.events->retry(address);
-    return attempt();
-  }
-  if (status == 502 || status == 504) {
-    return answer_error(status, p.options.expose_debug ? last_error_
-                                : status == 504        ? "the model server did not answer in time"
-                                                       : "the model server failed to answer");
-  }
-  answer_error(status, p.options.expose_debug
-                           ? fmt::format("every endpoint tried failed; last: {}", last_error_)
-                           : std::string("every endpoint tried failed"));
+  if (request_.attempt_failed(why, count_failure)) return attempt();
+  answer(request_.exhausted(status));
 }
 
 void Call::abandon() {
-  if (exchange_) exchange_->cancel();  // no callback after this: release here
+  if (exchange_) exchange_->cancel();  // no callback after this
   exchange_.reset();
-  release_endpoint();
-  if (ticket_) proxy_->flow.cancel(*ticket_);
+  request_.abandon();
 }
 
 void Call::fail_internal() {
@@ -493,13 +296,13 @@ void Call::fail_internal() {
     stream_->abort();
     return done(500);
   }
-  answer_error(500, "internal error");
+  answer({500, "internal error"});
 }
 
-void Call::answer_error(int status, std::string_view message) {
+void Call::answer(const Rejection& rejection) {
   if (finished_) return;
-  stream_->respond(openai_error(status, message));
-  done(status);
+  stream_->respond(openai_error(rejection.status, rejection.message));
+  done(rejection.status);
 }
 
 void Call::done(int code) {
@@ -509,51 +312,8 @@ void Call::done(int code) {
   // The stream holds this call through its on_close callback: letting go of the stream breaks
   // the cycle. Later, from the loop, since this may run inside that very callback.
   proxy_->loop.post([stream = std::move(stream_)] {});
-  Proxy::Impl& p = *proxy_;
-  int64_t input = -1, output = -1;
-  if (!tail_.empty()) std::tie(input, output) = usage_from_tail(tail_);
-  if (p.events) {
-    p.events->request_done(info_.target_model.empty() ? info_.model : info_.target_model,
-                           info_.objective, code, seconds_since(arrival_), ttft_,
-                           std::max<int64_t>(0, input), std::max<int64_t>(0, output));
-  }
-  // A finished request frees capacity: let a queued one go.
-  if (p.config.flow_control.enabled && !p.flow.empty()) {
-    p.flow.release([&p] { return p.has_capacity(); });
-  }
+  request_.finish(code);
 }
-
-}  // namespace
-
-namespace {
-
-// GET /v1/models of one endpoint, for the list of models the pool serves.
-class ModelsFetch final : public http::UpstreamHandler {
- public:
-  using Done = std::function<void(bool ok, std::vector<std::string> models)>;
-  explicit ModelsFetch(Done done) : done_(std::move(done)) {}
-  void on_headers(int status, std::vector<http::Header>) override { status_ = status; }
-  void on_body(std::string_view chunk) override {
-    if (body_.size() + chunk.size() <= (4u << 20)) body_.append(chunk);
-  }
-  void on_complete() override {
-    std::vector<std::string> models;
-    auto j = nlohmann::json::parse(body_, nullptr, false);
-    const bool ok = status_ == 200 && j.is_object() && j.contains("data") && j["data"].is_array();
-    if (ok) {
-      for (const auto& m : j["data"]) {
-        if (m.is_object() && m.contains("id") && m["id"].is_string()) models.push_back(m["id"]);
-      }
-    }
-    done_(ok, std::move(models));
-  }
-  void on_error(const http::UpstreamError&) override { done_(false, {}); }
-
- private:
-  Done done_;
-  int status_ = 0;
-  std::string body_;
-};
 
 }  // namespace
 
@@ -586,18 +346,7 @@ void Proxy::Impl::handle(http::Request&& request, std::shared_ptr<http::Response
   if (path == "/health" || path == "/healthz" || path == "/readyz") {
     return answer_health(path, std::move(stream));
   }
-  if (path == "/v1/models") {
-    nlohmann::json data = nlohmann::json::array();
-    std::vector<std::string> sorted(models.begin(), models.end());
-    std::sort(sorted.begin(), sorted.end());
-    for (const auto& m : sorted) {
-      data.push_back({{"id", repair_utf8(m)}, {"object", "model"}, {"owned_by", "kgai-gateway"}});
-    }
-    http::Response r;
-    r.headers.push_back({"Content-Type", "application/json"});
-    r.body = nlohmann::json{{"object", "list"}, {"data", data}}.dump();
-    return stream->respond(std::move(r));
-  }
+  if (path == "/v1/models") return answer_models(std::move(stream));
   stream->respond(openai_error(
       404,
       fmt::format("no route for {} {}", utf8_prefix(request.method, 32), utf8_prefix(path, 256))));
@@ -610,78 +359,25 @@ void Proxy::Impl::answer_health(std::string_view path,
                                 std::shared_ptr<http::ResponseStream> stream) {
   http::Response r;
   r.headers.push_back({"Content-Type", "application/json"});
-  bool ready = true;
-  if (path != "/healthz") {
-    auto snapshot = datastore.snapshot();
-    const auto now = Clock::now();
-    ready = std::any_of(snapshot->endpoints.begin(), snapshot->endpoints.end(),
-                        [&](const EndpointState& e) { return e.ready(now); });
-  }
+  const bool ready = path == "/healthz" || director->ready();
   r.status = ready ? 200 : 503;
   r.body = ready ? R"({"status":"ok"})" : R"({"status":"not ready: no endpoint is ready"})";
   stream->respond(std::move(r));
 }
 
-bool Proxy::Impl::has_capacity() {
-  auto snapshot = datastore.snapshot();
-  if (is_saturated(pool_saturation(*snapshot, config.saturation, Clock::now()))) return false;
-  // Metrics move only at the next scrape: release at most one request per endpoint per tick,
-  // so one free moment does not let the whole queue through at once.
-  return released_this_tick++ < std::max<size_t>(1, snapshot->endpoints.size());
-}
-
-void Proxy::Impl::arm_tick() {
-  std::weak_ptr<Impl> weak = shared_from_this();
-  tick.arm(Clock::now() + std::chrono::milliseconds(20), [weak] {
-    auto self = weak.lock();
-    if (!self || self->stopped) return;
-    self->released_this_tick = 0;
-    if (self->config.flow_control.enabled) {
-      self->flow.expire(Clock::now());
-      self->flow.release([&] { return self->has_capacity(); });
-    }
-    self->arm_tick();
-  });
-}
-
-void Proxy::Impl::refresh_models() {
-  std::weak_ptr<Impl> weak = shared_from_this();
-  auto snapshot = datastore.snapshot();
-  // Each refresh collects into its own set: a slow endpoint's answer to an earlier refresh
-  // cannot mix into a later one.
-  struct Round {
-    size_t pending = 0;
-    bool any_ok = false;
-    std::unordered_set<std::string> models;
-  };
-  auto round = std::make_shared<Round>();
-  auto finish_one = [weak, round](bool ok, std::vector<std::string> found) {
-    auto self = weak.lock();
-    if (!self) return;
-    if (ok) {
-      round->any_ok = true;
-      for (auto& m : found) round->models.insert(std::move(m));
-    }
-    if (--round->pending == 0 && round->any_ok) self->models = std::move(round->models);
-  };
-  for (const auto& e : snapshot->endpoints) {
-    if (!e.healthy) continue;
-    ++round->pending;
-    http::UpstreamRequest request;
-    request.method = "GET";
-    request.target = "/v1/models";
-    control.send(e.endpoint->host, e.endpoint->port, std::move(request),
-                 std::make_shared<ModelsFetch>(finish_one));
+void Proxy::Impl::answer_models(std::shared_ptr<http::ResponseStream> stream) {
+  nlohmann::json data = nlohmann::json::array();
+  for (const auto& m : director->served_models()) {
+    data.push_back({{"id", repair_utf8(m)}, {"object", "model"}, {"owned_by", "kgai-gateway"}});
   }
-  models_timer.arm(Clock::now() + options.models_refresh, [weak] {
-    if (auto self = weak.lock(); self && !self->stopped) self->refresh_models();
-  });
+  http::Response r;
+  r.headers.push_back({"Content-Type", "application/json"});
+  r.body = nlohmann::json{{"object", "list"}, {"data", data}}.dump();
+  stream->respond(std::move(r));
 }
 
-Proxy::Proxy(EventLoop& loop, ProxyOptions options, GatewayConfig config, Datastore& datastore,
-             ProxyEvents* events)
-    : impl_(
-          std::make_shared<Impl>(loop, std::move(options), std::move(config), datastore, events)) {}
+Proxy::Proxy(EventLoop& loop, ProxyOptions options, std::shared_ptr<Director> director)
+    : impl_(std::make_shared<Impl>(loop, std::move(options), std::move(director))) {}
 
 Proxy::~Proxy() { stop(); }
 
@@ -704,22 +400,14 @@ Result<uint16_t> Proxy::start() {
       });
   auto port = impl_->server->listen();
   if (!port) return fail(port.error());
-  impl_->arm_tick();
-  impl_->refresh_models();
   return *port;
 }
 
 void Proxy::stop() {
   if (!impl_ || impl_->stopped) return;
   impl_->stopped = true;
-  impl_->tick.cancel();
-  impl_->models_timer.cancel();
   if (impl_->server) impl_->server->stop();
 }
-
-FlowController::Stats Proxy::flow_stats() const { return impl_->flow.stats(); }
-
-double Proxy::saturation() const { return impl_->current_saturation(); }
 
 http::Server::Stats Proxy::connection_stats() const {
   return impl_->server ? impl_->server->stats() : http::Server::Stats{};

@@ -141,6 +141,32 @@ std::optional<Rejection> DirectedRequest::read(ApiKind api, std::span<const http
   auto parsed = parse_request_body(*body_, api);
   if (!parsed) return Rejection{400, parsed.error().message};
   info_ = std::move(*parsed);
+  read_headers(headers);
+  const std::string_view rewrite_header = find(headers, "x-gateway-model-name-rewrite");
+  if (!rewrite_header.empty()) {
+    if (auto why = invalid_model_name(rewrite_header)) {
+      return Rejection{400, fmt::format("x-gateway-model-name-rewrite {}", *why)};
+    }
+  }
+  info_.target_model = rewrite_model(info_.model, rewrite_header, d.config_.rewrites, thread_rng());
+  if (auto rejection = check_model()) return rejection;
+  if (info_.target_model != info_.model) {
+    send_body_ =
+        std::make_shared<const std::string>(splice_model(*body_, info_, info_.target_model));
+  } else {
+    send_body_ = body_;
+  }
+  return std::nullopt;
+}
+
+void DirectedRequest::read_opaque(std::span<const http::Header> headers, size_t body_bytes) {
+  info_ = RequestInfo{};
+  info_.body_bytes = body_bytes;
+  read_headers(headers);
+}
+
+void DirectedRequest::read_headers(std::span<const http::Header> headers) {
+  const Director& d = *director_;
   // Only a configured objective counts (its priority, its metrics label): an unknown name
   // from a client is priority 0 and labelled "other", so clients cannot mint label values.
   const std::string_view objective = d.options_.objective_header.empty()
@@ -160,21 +186,10 @@ std::optional<Rejection> DirectedRequest::read(ApiKind api, std::span<const http
   if (!d.config_.session_header.empty()) {
     info_.session_id = bounded_key(find(headers, d.config_.session_header));
   }
-  const std::string_view rewrite_header = find(headers, "x-gateway-model-name-rewrite");
-  if (!rewrite_header.empty()) {
-    if (auto why = invalid_model_name(rewrite_header)) {
-      return Rejection{400, fmt::format("x-gateway-model-name-rewrite {}", *why)};
-    }
-  }
-  info_.target_model = rewrite_model(info_.model, rewrite_header, d.config_.rewrites, thread_rng());
-  if (auto rejection = check_model()) return rejection;
-  if (info_.target_model != info_.model) {
-    send_body_ =
-        std::make_shared<const std::string>(splice_model(*body_, info_, info_.target_model));
-  } else {
-    send_body_ = body_;
-  }
-  return std::nullopt;
+}
+
+void DirectedRequest::restrict_to(std::vector<std::string> addresses) {
+  subset_ = std::move(addresses);
 }
 
 std::optional<Rejection> DirectedRequest::check_model() {
@@ -234,6 +249,7 @@ std::optional<Rejection> DirectedRequest::schedule(bool trace) {
   context_.now = Clock::now();
   context_.rng = &thread_rng();
   context_.trace = trace;
+  context_.subset = subset_;
   const auto start = Clock::now();
   Decision decision = d.scheduler_.schedule(context_);
   const double decision_seconds = seconds_since(start);

@@ -146,6 +146,15 @@ class DirectedRequest {
   std::optional<Rejection> read(ApiKind api, std::span<const http::Header> headers,
                                 std::string body);
 
+  // Reads a request the gateway cannot parse a body of (another route than the OpenAI
+  // inference ones, or a bodyless one): only the gateway's headers count; it is routed on load
+  // alone, and its body, if any, passes through untouched.
+  void read_opaque(std::span<const http::Header> headers, size_t body_bytes = 0);
+
+  // Restricts the pick to these endpoint addresses ("host:port"): the subset hint a gateway
+  // may send (Envoy's envoy.lb.subset_hint). Before schedule(); an empty list restricts nothing.
+  void restrict_to(std::vector<std::string> addresses);
+
   // Outcome of admit(): go now (schedule), wait (the callback says when), or rejected.
   enum class Admission : uint8_t { kNow, kQueued, kRejected };
   // When flow control queues the request, `on_dequeued` runs later, exactly once, on whatever
@@ -216,6 +225,7 @@ class DirectedRequest {
 
  private:
   void release_endpoint();
+  void read_headers(std::span<const http::Header> headers);
   std::optional<Rejection> check_model();
 
   std::shared_ptr<Director> director_;
@@ -226,6 +236,7 @@ class DirectedRequest {
   std::shared_ptr<const PoolSnapshot> snapshot_;
   SchedulingContext context_;
   std::vector<uint32_t> ranked_;
+  std::vector<std::string> subset_;  // restrict_to()
   size_t next_rank_ = 0;
   bool failed_before_ = false;               // the last attempt failed: the next is a retry
   const EndpointState* endpoint_ = nullptr;  // the current attempt's (in snapshot_)

@@ -35,9 +35,13 @@ Decision Scheduler::schedule(SchedulingContext& context) const {
   // the ready ones still serve (on old figures) rather than nobody; if outlier detection
   // ejected every healthy one, they serve too (Envoy's panic mode: a gateway that refuses
   // everything helps nobody).
+  auto in_subset = [&](const EndpointState& e) {
+    return context.subset.empty() || std::find(context.subset.begin(), context.subset.end(),
+                                               e.endpoint->address) != context.subset.end();
+  };
   auto gather = [&](auto&& admit) {
     for (uint32_t i = 0; i < endpoints.size(); ++i) {
-      if (admit(endpoints[i])) candidates.push_back(i);
+      if (admit(endpoints[i]) && in_subset(endpoints[i])) candidates.push_back(i);
     }
   };
   const SteadyTime now = context.now;
@@ -46,7 +50,9 @@ Decision Scheduler::schedule(SchedulingContext& context) const {
   if (candidates.empty()) gather([&](const EndpointState& e) { return e.ready(now); });
   if (candidates.empty()) gather([&](const EndpointState& e) { return e.healthy; });
   if (candidates.empty()) {
-    decision.reason = endpoints.empty() ? "no endpoints configured" : "no healthy endpoint";
+    decision.reason = endpoints.empty()        ? "no endpoints configured"
+                      : context.subset.empty() ? "no healthy endpoint"
+                                               : "no healthy endpoint in the subset hint";
     return decision;
   }
   for (const auto& [name, filter] : profile_.filters) {

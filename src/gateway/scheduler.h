@@ -28,7 +28,9 @@ struct SchedulingContext {
   SteadyTime now{};
   std::mt19937_64* rng = nullptr;       // for random tie-breaks and random pickers
   std::vector<uint64_t> prefix_hashes;  // set by the prefix scorer
-  bool trace = false;                   // collect a human-readable trace (x-kgai-debug)
+  // Only these endpoint addresses may be candidates (a gateway's subset hint); empty: all.
+  std::span<const std::string> subset;
+  bool trace = false;  // collect a human-readable trace (x-kgai-debug)
   std::string trace_text;
 
   const EndpointState& endpoint(uint32_t index) const { return pool->endpoints[index]; }

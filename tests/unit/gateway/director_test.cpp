@@ -330,5 +330,38 @@ TEST(Director, AnUnfinishedRequestIsAccountedAs499AndReleasesItsSlot) {
   EXPECT_EQ(f.events.done[0].code, 499);
 }
 
+TEST(Director, TheSubsetHintRestrictsThePick) {
+  Fixture f(5);
+  for (int round = 0; round < 20; ++round) {
+    DirectedRequest r(f.director);
+    ASSERT_FALSE(r.read(ApiKind::kCompletions, {}, kBody));
+    r.restrict_to({"10.0.0.3:8000", "10.0.0.4:8000"});
+    ASSERT_FALSE(r.schedule());
+    for (const EndpointState* e : r.ranked(5)) {
+      EXPECT_TRUE(e->endpoint->address == "10.0.0.3:8000" ||
+                  e->endpoint->address == "10.0.0.4:8000")
+          << e->endpoint->address;
+    }
+  }
+  DirectedRequest none(f.director);
+  ASSERT_FALSE(none.read(ApiKind::kCompletions, {}, kBody));
+  none.restrict_to({"10.9.9.9:1"});
+  auto rejection = none.schedule();
+  ASSERT_TRUE(rejection);
+  EXPECT_EQ(rejection->status, 503);
+  EXPECT_THAT(rejection->message, HasSubstr("subset"));
+}
+
+TEST(Director, OpaqueRequestsAreRoutedOnLoadWithTheirHeadersRead) {
+  Fixture f(2, config_with("objectives:\n- name: premium\n  priority: 3\n"));
+  DirectedRequest r(f.director);
+  std::vector<http::Header> headers{{"x-gateway-inference-objective", "premium"}};
+  r.read_opaque(headers, 123);
+  EXPECT_EQ(r.info().priority, 3);
+  EXPECT_TRUE(r.info().model.empty());
+  ASSERT_FALSE(r.schedule());
+  EXPECT_NE(r.next_attempt(), nullptr);
+}
+
 }  // namespace
 }  // namespace kgai::gateway

@@ -8,6 +8,7 @@ packages=(
   libboost-dev libsimdjson-dev nlohmann-json3-dev libyaml-cpp-dev libcli11-dev
   libxxhash-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  protobuf-compiler protobuf-compiler-grpc libgrpc++-dev libprotobuf-dev  # Envoy ext_proc (proto/)
   curl python3
   prometheus  # tests/integration/prometheus_test.cpp runs a real one; skipped without it
   nginx haproxy  # the baselines of `kgai demo` and bench/gateway_vs_nginx.sh

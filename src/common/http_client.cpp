@@ -37,6 +37,7 @@ using boost::system::error_code;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 using BodyCallback = std::function<bool(std::string_view)>;
+using HeadCallback = std::function<bool(const Response&)>;
 
 // Bytes handed to on_body at most per call.
 constexpr std::size_t kStreamChunk = 16 * 1024;
@@ -74,7 +75,8 @@ struct Client::Impl {
         options(options_in),
         where(fmt::format("{}:{}", host, port)) {}
 
-  Result<Response> exchange(const Request& request, const BodyCallback* on_body);
+  Result<Response> exchange(const Request& request, const BodyCallback* on_body,
+                            const HeadCallback* on_head = nullptr);
   Result<void> connect();
   void disconnect();
   bool connection_dropped();
@@ -202,7 +204,8 @@ Error Client::Impl::read_error(const error_code& ec) const {
   return Error{fmt::format("reading response from {}: {}", where, error_text(ec))};
 }
 
-Result<Response> Client::Impl::exchange(const Request& request, const BodyCallback* on_body) {
+Result<Response> Client::Impl::exchange(const Request& request, const BodyCallback* on_body,
+                                        const HeadCallback* on_head) {
   const SteadyTime deadline = Clock::now() + options.request_timeout;
   bhttp::request<bhttp::string_body> message = build(request);
   const bool head = message.method() == bhttp::verb::head;
@@ -273,6 +276,10 @@ Result<Response> Client::Impl::exchange(const Request& request, const BodyCallba
       }
       copy_head(parser.get(), response);
       if (response.status < 100) return fail(bad_status());
+      if (on_head != nullptr && !(*on_head)(response)) {
+        disconnect();
+        return response;
+      }
       std::array<char, kStreamChunk> chunk;
       while (!parser.is_done()) {
         parser.get().body().data = chunk.data();
@@ -312,6 +319,11 @@ Result<Response> Client::send(const Request& request) { return impl_->exchange(r
 
 Result<Response> Client::send_streaming(const Request& request, const BodyCallback& on_body) {
   return impl_->exchange(request, &on_body);
+}
+
+Result<Response> Client::send_streaming(const Request& request, const HeadCallback& on_head,
+                                        const BodyCallback& on_body) {
+  return impl_->exchange(request, &on_body, &on_head);
 }
 
 void Client::close() { impl_->disconnect(); }

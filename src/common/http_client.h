@@ -50,6 +50,12 @@ class Client {
   // `on_body` returning false stops reading and closes the connection.
   Result<Response> send_streaming(const Request& request,
                                   const std::function<bool(std::string_view)>& on_body);
+  // Like send_streaming(), and hands the status and headers (body empty) to `on_head` as soon
+  // as they arrive, before any body byte: a relay can pass the head on without waiting for the
+  // body. `on_head` returning false stops there (no body is read) and closes the connection.
+  Result<Response> send_streaming(const Request& request,
+                                  const std::function<bool(const Response&)>& on_head,
+                                  const std::function<bool(std::string_view)>& on_body);
 
   // Drops the connection (the next call reconnects).
   void close();

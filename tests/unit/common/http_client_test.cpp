@@ -373,6 +373,38 @@ TEST_F(ClientTest, StreamingStopsWhenTheCallbackSaysSo) {
   EXPECT_EQ(next->body.size(), 200u * 1024);
 }
 
+TEST_F(ClientTest, StreamingHandsTheHeadOverBeforeTheBody) {
+  start([](Request&&, std::shared_ptr<ResponseStream> stream) {
+    stream->start(201, {{"X-Kind", "sse"}});
+    stream->write("data: one\n\n");
+    stream->finish();
+  });
+  Client client("127.0.0.1", port_);
+  std::vector<std::string> events;
+  auto response = client.send_streaming(
+      get_request(),
+      [&](const Response& head) {
+        EXPECT_TRUE(head.body.empty());
+        events.push_back(fmt::format("head {} {}", head.status, head.header("x-kind")));
+        return true;
+      },
+      [&](std::string_view bytes) {
+        events.push_back(std::string(bytes));
+        return true;
+      });
+  ASSERT_TRUE(response) << response.error().message;
+  EXPECT_EQ(response->status, 201);
+  EXPECT_THAT(events, ::testing::ElementsAre("head 201 sse", "data: one\n\n"));
+
+  // A head callback that says no stops before the body.
+  int bodies = 0;
+  response = client.send_streaming(
+      get_request(), [](const Response&) { return false; },
+      [&](std::string_view) { return ++bodies > 0; });
+  ASSERT_TRUE(response) << response.error().message;
+  EXPECT_EQ(bodies, 0);
+}
+
 TEST_F(ClientTest, MovedClientKeepsWorking) {
   start([](Request&&, std::shared_ptr<ResponseStream> stream) {
     stream->respond(Response{200, {}, "moved"});

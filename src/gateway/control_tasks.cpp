@@ -1,5 +1,6 @@
 #include "gateway/control_tasks.h"
 
+#include <optional>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -70,8 +71,17 @@ struct ControlTasks::Impl : std::enable_shared_from_this<ControlTasks::Impl> {
       auto self = weak.lock();
       if (!self || self->stopped) return;
       self->director->tick(Clock::now());
+      self->report_readiness();
       self->arm_tick();
     });
+  }
+
+  void report_readiness() {
+    if (!options.on_readiness) return;
+    const bool ready = director->ready();
+    if (reported_ready && *reported_ready == ready) return;
+    reported_ready = ready;
+    options.on_readiness(ready);
   }
 
   void refresh_models() {
@@ -116,6 +126,7 @@ struct ControlTasks::Impl : std::enable_shared_from_this<ControlTasks::Impl> {
   http::UpstreamPool upstream;
   Timer tick_timer;
   Timer models_timer;
+  std::optional<bool> reported_ready;
   bool stopped = false;
 };
 
@@ -127,6 +138,7 @@ ControlTasks::~ControlTasks() { stop(); }
 
 void ControlTasks::start() {
   impl_->stopped = false;
+  impl_->report_readiness();
   impl_->arm_tick();
   impl_->refresh_models();
 }

@@ -35,9 +35,12 @@ Decision Scheduler::schedule(SchedulingContext& context) const {
   // the ready ones still serve (on old figures) rather than nobody; if outlier detection
   // ejected every healthy one, they serve too (Envoy's panic mode: a gateway that refuses
   // everything helps nobody).
+  // A subset entry names an endpoint ("host:port") or a host (every port of it).
   auto in_subset = [&](const EndpointState& e) {
-    return context.subset.empty() || std::find(context.subset.begin(), context.subset.end(),
-                                               e.endpoint->address) != context.subset.end();
+    if (context.subset.empty()) return true;
+    return std::any_of(context.subset.begin(), context.subset.end(), [&](const std::string& s) {
+      return s == e.endpoint->address || s == e.endpoint->host;
+    });
   };
   auto gather = [&](auto&& admit) {
     for (uint32_t i = 0; i < endpoints.size(); ++i) {

@@ -28,7 +28,8 @@ struct SchedulingContext {
   SteadyTime now{};
   std::mt19937_64* rng = nullptr;       // for random tie-breaks and random pickers
   std::vector<uint64_t> prefix_hashes;  // set by the prefix scorer
-  // Only these endpoint addresses may be candidates (a gateway's subset hint); empty: all.
+  // Only these endpoints ("host:port", or "host" for any port of it) may be candidates (a
+  // gateway's subset hint); empty: all.
   std::span<const std::string> subset;
   bool trace = false;  // collect a human-readable trace (x-kgai-debug)
   std::string trace_text;

@@ -1,6 +1,6 @@
 // Reading the usage of a response as a proxy forwards it (src/common/response_usage.h): what
 // feeding costs per chunk of a 200-token stream, what the one parse at the end costs, and the
-// gateway's way before it (keep the last 4 KB, then usage_from_tail's string scan) as reference.
+// proxy's way today (keep the last 4 KB, then usage_from_tail) as reference.
 #include <string>
 #include <string_view>
 #include <vector>
@@ -97,8 +97,9 @@ void BM_UsageFinishStream(benchmark::State& state) {
 }
 BENCHMARK(BM_UsageFinishStream)->Arg(1)->Arg(0);
 
-// The gateway before the reader: the proxy keeps the last 4 KB of every chunk
-// (src/gateway/proxy.cpp, Call::on_body), then usage_from_tail scans it once.
+// The proxy before the reader: it keeps the last 4 KB of every chunk (src/gateway/proxy.cpp,
+// Call::on_body), then usage_from_tail reads them once: a wrapper over last_usage_in with a
+// fresh parser now, a string scan for the two counts before (about 1 us less per response).
 void BM_TailThenUsageFromTail(benchmark::State& state) {
   constexpr size_t kTailBytes = 4096;
   const std::vector<std::string> chunks = stream_chunks(0);

@@ -38,7 +38,9 @@ class ResponseUsageReader {
   explicit ResponseUsageReader(Body body, ResponseUsageLimits limits = {});
 
   // The response's bytes in order, cut anywhere: an event or a line may span chunks, and
-  // the answer does not depend on where the cuts fall.
+  // the answer does not depend on where the cuts fall. Stream lines end in "\n" or "\r\n",
+  // as servers send them; a bare "\r" (SSE allows it, no server sends it) ends no line here,
+  // so such a stream reports usage only when it is a single event.
   void feed(std::string_view chunk);
 
   // The usage the response reported, read with `json` (a parser the caller keeps, one per

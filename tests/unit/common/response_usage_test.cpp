@@ -116,6 +116,12 @@ TEST(ResponseUsageStream, CrLfAndDataWithoutSpace) {
             kExpected);
 }
 
+TEST(ResponseUsageStream, BareCarriageReturnsEndNoLine) {
+  const std::string usage_event = "data: {\"usage\":" + std::string(kUsage) + "}\r\r";
+  EXPECT_EQ(read(Body::kEventStream, usage_event), kExpected);
+  EXPECT_FALSE(read(Body::kEventStream, "data: {}\r\r" + usage_event).reported);
+}
+
 TEST(ResponseUsageStream, NoUsage) {
   EXPECT_FALSE(read(Body::kEventStream, chat_stream(5, {.usage = false})).reported);
   EXPECT_FALSE(

@@ -9,15 +9,19 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "common/openai_json.h"
 #include "perf/config.h"
 #include "perf/dataset.h"
-#include "perf/openai_json.h"
 #include "perf/request_body.h"
 #include "perf/response_parser.h"
 
 namespace {
 
 using namespace kgai::perf;
+using kgai::BodyFields;
+using kgai::ChunkFields;
+using kgai::OpenAiJson;
+using kgai::UsageFields;
 
 // The body as runner.cpp built it before RequestBodyRenderer.
 std::string nlohmann_body(const PerfConfig& config, const std::string& model, const Prompt& p) {

@@ -50,8 +50,8 @@
 
 namespace {
 
-using kgai::perf::excerpt;
-using kgai::perf::kMaxErrorBody;
+using kgai::excerpt;
+using kgai::kMaxErrorBody;
 using kgai::perf::ResponseParser;
 using kgai::perf::SseScanner;
 

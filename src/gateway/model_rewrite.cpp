@@ -1,10 +1,11 @@
 #include "gateway/model_rewrite.h"
 
-#include <charconv>
+#include <algorithm>
 
 #include <fmt/format.h>
 
 #include "common/json_string.h"
+#include "common/response_usage.h"
 #include "common/utf8.h"
 
 namespace kgai::gateway {
@@ -50,21 +51,10 @@ std::optional<std::string> invalid_model_name(std::string_view model) {
 }
 
 std::pair<int64_t, int64_t> usage_from_tail(std::string_view tail) {
-  const size_t usage = tail.rfind("\"usage\"");
-  if (usage == std::string_view::npos) return {-1, -1};
-  const std::string_view rest = tail.substr(usage);
-  auto number_after = [&](std::string_view key) -> int64_t {
-    size_t at = rest.find(key);
-    if (at == std::string_view::npos) return -1;
-    at = rest.find(':', at + key.size());
-    if (at == std::string_view::npos) return -1;
-    ++at;
-    while (at < rest.size() && (rest[at] == ' ' || rest[at] == '\t')) ++at;
-    int64_t value = -1;
-    auto [end, ec] = std::from_chars(rest.data() + at, rest.data() + rest.size(), value);
-    return ec == std::errc{} && value >= 0 ? value : -1;
-  };
-  return {number_after("\"prompt_tokens\""), number_after("\"completion_tokens\"")};
+  OpenAiJson json;  // once per response; the proxy will keep one when it feeds the reader
+  const UsageFields usage = last_usage_in(tail, json);
+  if (!usage.reported) return {-1, -1};
+  return {std::max(usage.prompt_tokens, -1), std::max(usage.completion_tokens, -1)};
 }
 
 }  // namespace kgai::gateway

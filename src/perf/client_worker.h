@@ -14,9 +14,9 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/openai_json.h"
 #include "common/result.h"
 #include "perf/client.h"
-#include "perf/openai_json.h"
 #include "perf/record.h"
 #include "perf/response_parser.h"
 

@@ -31,23 +31,6 @@ bool has_token(std::string_view value, std::string_view token) {
 
 }  // namespace
 
-std::string excerpt(std::string_view s, size_t max) {
-  std::string out;
-  for (char c : s.substr(0, max)) {
-    if (c >= 0x20 && c < 0x7f) {
-      out += c;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\r') {
-      out += "\\r";
-    } else {
-      out += fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
-    }
-  }
-  if (s.size() > max) out += "...";
-  return out;
-}
-
 std::optional<std::string_view> ResponseParser::take_line(const char** p, const char* end) {
   if (clear_line_) {
     line_.clear();

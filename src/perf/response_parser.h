@@ -14,13 +14,11 @@
 
 #include <fmt/core.h>
 
+#include "common/excerpt.h"
+
 namespace kgai::perf {
 
 constexpr size_t kMaxHeaderLine = 16 * 1024;
-constexpr size_t kMaxErrorBody = 512;
-
-// Printable excerpt of bytes from the wire, for error messages.
-std::string excerpt(std::string_view s, size_t max = 200);
 
 // ---------------------------------------------------------------------------------------------
 // HTTP/1.1 response parser. The body goes to a sink callable as (const char*, size_t) spans

@@ -1,7 +1,8 @@
-// The few fields the perf client reads from OpenAI-compatible responses (streamed chunks, whole
-// JSON bodies, error bodies): simdjson's on-demand API for the shapes servers send, its DOM
-// parser for anything else and for errors. One instance per worker thread: the parsers keep
-// their buffers, so parsing a chunk allocates nothing once warm. Private to perf.
+// The few fields kgai reads from OpenAI-compatible responses (streamed chunks, whole JSON
+// bodies, error bodies): the perf client for every response; in common so that the gateway
+// reads usage with the very same parser (common/response_usage.h). simdjson's on-demand API
+// for the shapes servers send, its DOM parser for anything else and for errors. One instance
+// per thread: the parsers keep their buffers, so parsing a chunk allocates nothing once warm.
 #pragma once
 
 #include <cstddef>
@@ -9,13 +10,15 @@
 #include <string>
 #include <string_view>
 
-namespace kgai::perf {
+namespace kgai {
 
 struct UsageFields {
   bool reported = false;  // a non-null "usage" object was present
   int prompt_tokens = 0;
   int completion_tokens = 0;
   int cached_tokens = 0;  // prompt_tokens_details.cached_tokens
+
+  bool operator==(const UsageFields&) const = default;
 };
 
 // One SSE event of a streamed completion or chat completion.
@@ -54,4 +57,4 @@ class OpenAiJson {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace kgai::perf
+}  // namespace kgai

@@ -1,13 +1,14 @@
-#include "perf/openai_json.h"
+#include "common/openai_json.h"
 
 #include <cstdint>
 #include <optional>
 
+#include <fmt/core.h>
 #include <simdjson.h>
 
-#include "perf/response_parser.h"
+#include "common/excerpt.h"
 
-namespace kgai::perf {
+namespace kgai {
 
 struct OpenAiJson::Impl {
   simdjson::dom::parser parser;  // the exact path: any shape, any error, full validation
@@ -245,4 +246,4 @@ std::string OpenAiJson::error_message(std::string_view body) {
   return excerpt(body, kMaxErrorBody);
 }
 
-}  // namespace kgai::perf
+}  // namespace kgai

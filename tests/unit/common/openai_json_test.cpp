@@ -1,11 +1,11 @@
-#include "perf/openai_json.h"
+#include "common/openai_json.h"
 
 #include <string>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-namespace kgai::perf {
+namespace kgai {
 namespace {
 
 using ::testing::HasSubstr;
@@ -148,4 +148,4 @@ TEST(OpenAiJsonBody, ReusedParserKeepsNoState) {
 }
 
 }  // namespace
-}  // namespace kgai::perf
+}  // namespace kgai

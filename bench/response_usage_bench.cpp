@@ -1,6 +1,6 @@
 // Reading the usage of a response as a proxy forwards it (src/common/response_usage.h): what
-// feeding costs per chunk of a 200-token stream, what the one parse at the end costs, and the
-// proxy's way today (keep the last 4 KB, then usage_from_tail) as reference.
+// feeding costs per chunk of a 200-token stream and what the one parse at the end costs (the
+// gateway's Director reads every response this way, the proxy's and Envoy's alike).
 #include <string>
 #include <string_view>
 #include <vector>
@@ -8,7 +8,6 @@
 #include <benchmark/benchmark.h>
 
 #include "common/response_usage.h"
-#include "gateway/model_rewrite.h"
 
 namespace {
 
@@ -96,31 +95,6 @@ void BM_UsageFinishStream(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_UsageFinishStream)->Arg(1)->Arg(0);
-
-// The proxy before the reader: it keeps the last 4 KB of every chunk (src/gateway/proxy.cpp,
-// Call::on_body), then usage_from_tail reads them once: a wrapper over last_usage_in with a
-// fresh parser now, a string scan for the two counts before (about 1 us less per response).
-void BM_TailThenUsageFromTail(benchmark::State& state) {
-  constexpr size_t kTailBytes = 4096;
-  const std::vector<std::string> chunks = stream_chunks(0);
-  for (auto _ : state) {
-    std::string tail;
-    for (const auto& c : chunks) {
-      std::string_view chunk = c;
-      if (chunk.size() >= kTailBytes) {
-        tail.assign(chunk.substr(chunk.size() - kTailBytes));
-      } else {
-        if (tail.size() + chunk.size() > 2 * kTailBytes) {
-          tail.erase(0, tail.size() + chunk.size() - kTailBytes);
-        }
-        tail.append(chunk);
-      }
-    }
-    benchmark::DoNotOptimize(kgai::gateway::usage_from_tail(tail));
-  }
-  set_per_chunk(state, chunks.size());
-}
-BENCHMARK(BM_TailThenUsageFromTail);
 
 // A non-streamed completion of 200 tokens in one chunk, fed and finished.
 void BM_UsageReadBody(benchmark::State& state) {

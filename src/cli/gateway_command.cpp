@@ -22,6 +22,7 @@
 #include "gateway/director.h"
 #include "gateway/endpoints_file.h"
 #include "gateway/endpoints_file_watcher.h"
+#include "gateway/extproc/ext_proc_server.h"
 #include "gateway/gateway_metrics.h"
 #include "gateway/proxy.h"
 
@@ -31,6 +32,10 @@ namespace {
 
 struct GatewayFlags {
   std::string listen = "0.0.0.0:8080";
+  std::string ext_proc_listen;  // empty: no ext_proc server
+  std::string health_listen = "0.0.0.0:9003";
+  std::string ext_proc_body_mode = "full-duplex";
+  double drain_timeout = 30;
   std::string endpoints;
   std::string endpoints_file;
   std::string config_file;
@@ -56,12 +61,14 @@ struct Address {
   uint16_t port = 0;
 };
 
-// ADDRESS:PORT to listen on; port 0 picks a free one (tests), ":PORT" means every address.
-Result<Address> parse_listen(const std::string& text, const char* flag) {
+// ADDRESS:PORT to listen on; port 0 picks a free one (tests), ":PORT" means every address,
+// and ADDRESS alone takes `default_port` when there is one.
+Result<Address> parse_listen(const std::string& text, const char* flag, int default_port = -1) {
   const size_t colon = text.rfind(':');
+  const bool bracketed_v6 = !text.empty() && text.back() == ']';
   Address a;
   unsigned port = 0;
-  if (colon != std::string::npos) {
+  if (colon != std::string::npos && !bracketed_v6) {
     a.host = text.substr(0, colon);
     const char* begin = text.data() + colon + 1;
     const char* end = text.data() + text.size();
@@ -69,6 +76,9 @@ Result<Address> parse_listen(const std::string& text, const char* flag) {
     if (begin == end || ec != std::errc{} || stop != end || port > 65535) {
       return fail("{} '{}': expected ADDRESS:PORT, e.g. 0.0.0.0:8080", flag, text);
     }
+  } else if (default_port >= 0 && !text.empty()) {
+    a.host = text;
+    port = static_cast<unsigned>(default_port);
   } else {
     return fail("{} '{}': expected ADDRESS:PORT, e.g. 0.0.0.0:8080", flag, text);
   }
@@ -79,6 +89,8 @@ Result<Address> parse_listen(const std::string& text, const char* flag) {
   a.port = static_cast<uint16_t>(port);
   return a;
 }
+
+bool off(const std::string& value) { return value.empty() || value == "off" || value == "none"; }
 
 // The gateway's metrics as the Director reports its work.
 class MetricsEvents final : public gateway::DirectorEvents {
@@ -100,9 +112,44 @@ class MetricsEvents final : public gateway::DirectorEvents {
 };
 
 int run_gateway(const GatewayFlags& f) {
-  auto listen = parse_listen(f.listen, "--listen");
-  if (!listen) {
-    log::error("{}", listen.error().message);
+  std::optional<Address> listen;
+  if (!off(f.listen)) {
+    auto l = parse_listen(f.listen, "--listen");
+    if (!l) {
+      log::error("{}", l.error().message);
+      return 2;
+    }
+    listen = *l;
+  }
+  std::optional<Address> ext_proc_listen, health_listen;
+  if (!off(f.ext_proc_listen)) {
+    auto e = parse_listen(f.ext_proc_listen, "--ext-proc-listen", 9002);
+    if (!e) {
+      log::error("{}", e.error().message);
+      return 2;
+    }
+    ext_proc_listen = *e;
+    if (!off(f.health_listen)) {
+      auto h = parse_listen(f.health_listen, "--health-listen", 9003);
+      if (!h) {
+        log::error("{}", h.error().message);
+        return 2;
+      }
+      health_listen = *h;
+    }
+  }
+  if (!listen && !ext_proc_listen) {
+    log::error(
+        "nothing to serve: give --listen ADDRESS:PORT (the proxy), --ext-proc-listen "
+        "ADDRESS:PORT (behind Envoy), or both");
+    return 2;
+  }
+  if (f.ext_proc_body_mode != "full-duplex" && f.ext_proc_body_mode != "buffered") {
+    log::error("--ext-proc-body-mode '{}': expected full-duplex or buffered", f.ext_proc_body_mode);
+    return 2;
+  }
+  if (!(f.drain_timeout >= 0)) {
+    log::error("--drain-timeout must be 0 or more seconds");
     return 2;
   }
   std::optional<Address> metrics_listen;
@@ -191,8 +238,8 @@ int run_gateway(const GatewayFlags& f) {
   // One event loop and proxy per thread, all on one port (SO_REUSEPORT).
   std::vector<std::unique_ptr<EventLoop>> loops;
   std::vector<std::unique_ptr<gateway::Proxy>> proxies;
-  uint16_t port = listen->port;
-  for (int i = 0; i < f.threads; ++i) {
+  uint16_t port = listen ? listen->port : 0;
+  for (int i = 0; listen && i < f.threads; ++i) {
     loops.push_back(std::make_unique<EventLoop>());
     gateway::ProxyOptions options;
     options.address = listen->host;
@@ -219,7 +266,33 @@ int run_gateway(const GatewayFlags& f) {
   // The control loop: flow control's clock, the model list, and /metrics. Never a data
   // plane's loop: rendering a big page or a slow /v1/models must not hold up requests.
   EventLoop control_loop;
-  gateway::ControlTasks control(control_loop, director);
+  std::unique_ptr<gateway::extproc::ExtProcServer> ext_proc;
+  if (ext_proc_listen) {
+    gateway::extproc::ExtProcOptions eo;
+    eo.address = ext_proc_listen->host;
+    eo.port = ext_proc_listen->port;
+    eo.health_address = health_listen ? health_listen->host : "";
+    eo.health_port = health_listen ? health_listen->port : 0;
+    eo.max_body_bytes = static_cast<size_t>(f.max_body_bytes);
+    eo.assumed_body_mode = f.ext_proc_body_mode == "buffered"
+                               ? gateway::extproc::BodyModeOption::kBuffered
+                               : gateway::extproc::BodyModeOption::kFullDuplexStreamed;
+    ext_proc = std::make_unique<gateway::extproc::ExtProcServer>(eo, director);
+    auto ports = ext_proc->start();
+    if (!ports) {
+      log::error("{}", ports.error().message);
+      return 2;
+    }
+    fmt::print("kgai gateway: ext_proc on {}:{}\n", ext_proc_listen->host, ports->ext_proc);
+    if (health_listen) {
+      fmt::print("kgai gateway: gRPC health on {}:{}\n", health_listen->host, ports->health);
+    }
+  }
+  gateway::ControlTaskOptions control_options;
+  if (ext_proc) {
+    control_options.on_readiness = [&ext_proc](bool ready) { ext_proc->set_serving(ready); };
+  }
+  gateway::ControlTasks control(control_loop, director, control_options);
   control.start();
   std::unique_ptr<http::Server> metrics_server;
   if (metrics_listen) {
@@ -240,6 +313,7 @@ int run_gateway(const GatewayFlags& f) {
             http::Server::Stats connections;
             for (const auto& p : proxies) connections += p->connection_stats();
             r.body += gateway::render_connection_metrics(connections);
+            if (ext_proc) r.body += gateway::extproc::render_ext_proc_metrics(ext_proc->stats());
           }
           stream->respond(std::move(r));
         });
@@ -250,7 +324,7 @@ int run_gateway(const GatewayFlags& f) {
     }
     fmt::print("kgai gateway: metrics on http://{}:{}/metrics\n", metrics_listen->host, *mport);
   }
-  fmt::print("kgai gateway: serving on http://{}:{}\n", listen->host, port);
+  if (listen) fmt::print("kgai gateway: serving on http://{}:{}\n", listen->host, port);
   std::fflush(stdout);
   log::info("profile: {}; {} endpoints; {} thread(s)", profile,
             datastore.snapshot()->endpoints.size(), f.threads);
@@ -264,6 +338,12 @@ int run_gateway(const GatewayFlags& f) {
       proxies[i]->stop();
       loops[i]->stop();
     });
+  }
+  if (ext_proc) {
+    // Graceful: health NOT_SERVING, no new stream, open ones finish (flow control still
+    // ticks on the control loop meanwhile) until the drain deadline.
+    log::info("ext_proc: draining open streams (up to {} s)", f.drain_timeout);
+    ext_proc->shutdown(std::chrono::milliseconds(static_cast<int64_t>(f.drain_timeout * 1000)));
   }
   control_loop.post([&] {
     control.stop();
@@ -286,7 +366,23 @@ void add_gateway_command(CLI::App& app, int& exit_code) {
       "request by queue, KV-cache use, prefix-cache affinity and LoRA affinity, sheds and "
       "queues by priority, streams responses through.");
   auto f = std::make_shared<GatewayFlags>();
-  gw->add_option("--listen", f->listen, "ADDRESS:PORT to serve the OpenAI API on")
+  gw->add_option("--listen", f->listen,
+                 "ADDRESS:PORT to serve the OpenAI API on (the standalone proxy); off: none")
+      ->capture_default_str();
+  gw->add_option("--ext-proc-listen", f->ext_proc_listen,
+                 "ADDRESS[:PORT] for Envoy's external-processing gRPC protocol (the endpoint "
+                 "picker an InferencePool's endpointPickerRef names; port 9002 if none given). "
+                 "Alone or with --listen; --listen off serves ext_proc only");
+  gw->add_option("--health-listen", f->health_listen,
+                 "ADDRESS[:PORT] of the gRPC health service (grpc.health.v1.Health: SERVING while "
+                 "some endpoint is ready) next to --ext-proc-listen; off: none")
+      ->capture_default_str();
+  gw->add_option("--ext-proc-body-mode", f->ext_proc_body_mode,
+                 "The ext_proc filter's request_body_mode, for Envoys that do not announce it "
+                 "(before 1.33): full-duplex (FULL_DUPLEX_STREAMED) or buffered (BUFFERED)")
+      ->capture_default_str();
+  gw->add_option("--drain-timeout", f->drain_timeout,
+                 "Seconds open ext_proc streams may take to finish after SIGTERM")
       ->capture_default_str();
   gw->add_option("--endpoints", f->endpoints, "Model servers: HOST:PORT,HOST:PORT,... (vLLM)");
   gw->add_option("--endpoints-file", f->endpoints_file,

@@ -47,8 +47,6 @@ std::string bounded_key(std::string_view key) {
   return fmt::format("xxh3:{:016x}", XXH3_64bits(key.data(), key.size()));
 }
 
-constexpr size_t kTailBytes = 4096;  // enough for a final usage chunk
-
 }  // namespace
 
 Director::Director(DirectorOptions options, GatewayConfig config, PoolSource& pool,
@@ -318,8 +316,9 @@ Rejection DirectedRequest::exhausted(int status) const {
                          : std::string("every endpoint tried failed")};
 }
 
-void DirectedRequest::response_started(int status) {
+void DirectedRequest::response_started(int status, std::string_view content_type) {
   status_ = status;
+  usage_.emplace(ResponseUsageReader::body_of(content_type));
   if (!endpoint_) return;
   if (endpoint_failure_status(status)) {
     director_->outliers_.failure(*snapshot_, endpoint_index_, Clock::now());
@@ -331,14 +330,7 @@ void DirectedRequest::response_started(int status) {
 void DirectedRequest::response_body(std::string_view chunk) {
   if (chunk.empty()) return;
   if (!ttft_) ttft_ = seconds_since(arrival_);
-  // Keep the last kTailBytes: usage arrives in the final chunk (or at the end of a body).
-  if (chunk.size() >= kTailBytes) {
-    tail_.assign(chunk.substr(chunk.size() - kTailBytes));
-  } else {
-    if (tail_.size() + chunk.size() > 2 * kTailBytes)
-      tail_.erase(0, tail_.size() + chunk.size() - kTailBytes);
-    tail_.append(chunk);
-  }
+  if (usage_) usage_->feed(chunk);
 }
 
 void DirectedRequest::served_by(std::string_view address) {
@@ -382,11 +374,12 @@ void DirectedRequest::finish(int code) {
   release_endpoint();
   Director& d = *director_;
   if (d.events_) {
-    int64_t input = -1, output = -1;
-    if (!tail_.empty()) std::tie(input, output) = usage_from_tail(tail_);
+    // One parser per thread, kept warm: finishing a request allocates nothing.
+    thread_local OpenAiJson json;
+    const UsageFields usage = usage_ ? usage_->finish(json) : UsageFields{};
     d.events_->request_done(info_.target_model.empty() ? info_.model : info_.target_model,
                             info_.objective, code, seconds_since(arrival_), ttft_,
-                            std::max<int64_t>(0, input), std::max<int64_t>(0, output));
+                            usage.prompt_tokens, usage.completion_tokens);
   }
   d.request_finished();
 }

@@ -33,6 +33,7 @@
 
 #include "common/clock.h"
 #include "common/http.h"
+#include "common/response_usage.h"
 #include "gateway/config.h"
 #include "gateway/flow_control.h"
 #include "gateway/outlier_detector.h"
@@ -201,7 +202,9 @@ class DirectedRequest {
   // the body as it streams (time to first token, usage). served_by: the data plane learned that
   // another endpoint than the current one served (Envoy's fallbacks): the accounting moves there.
   // broke(): the answer was cut short by the endpoint after it started.
-  void response_started(int status);
+  // `content_type`: the response's, which says where its usage is (an SSE stream's last
+  // usage event, or a JSON body's "usage").
+  void response_started(int status, std::string_view content_type = {});
   void response_body(std::string_view chunk);
   void served_by(std::string_view address);
   void broke();
@@ -246,7 +249,7 @@ class DirectedRequest {
   std::string last_error_;
   int status_ = 0;
   std::optional<double> ttft_;
-  std::string tail_;  // the end of the response, for usage
+  std::optional<ResponseUsageReader> usage_;  // from response_started
   bool finished_ = false;
 };
 

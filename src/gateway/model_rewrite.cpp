@@ -5,7 +5,6 @@
 #include <fmt/format.h>
 
 #include "common/json_string.h"
-#include "common/response_usage.h"
 #include "common/utf8.h"
 
 namespace kgai::gateway {
@@ -48,13 +47,6 @@ std::optional<std::string> invalid_model_name(std::string_view model) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return "holds control characters";
   }
   return std::nullopt;
-}
-
-std::pair<int64_t, int64_t> usage_from_tail(std::string_view tail) {
-  OpenAiJson json;  // once per response; the proxy will keep one when it feeds the reader
-  const UsageFields usage = last_usage_in(tail, json);
-  if (!usage.reported) return {-1, -1};
-  return {std::max(usage.prompt_tokens, -1), std::max(usage.completion_tokens, -1)};
 }
 
 }  // namespace kgai::gateway

@@ -30,11 +30,4 @@ std::string splice_model(std::string_view body, const RequestInfo& info, std::st
 inline constexpr size_t kMaxModelNameBytes = 1024;
 std::optional<std::string> invalid_model_name(std::string_view model);
 
-// Input and output token counts from the last "usage" object in `tail` (the end of a
-// response body or stream), read by common/response_usage.h's last_usage_in, the parser perf
-// uses: {prompt_tokens, completion_tokens}; {-1, -1} without a complete usage object; a count
-// that is missing or not an integer reads 0, a negative one -1. Kept for the proxy until it
-// feeds its responses through ResponseUsageReader.
-std::pair<int64_t, int64_t> usage_from_tail(std::string_view tail);
-
 }  // namespace kgai::gateway

@@ -204,7 +204,7 @@ void Call::on_headers(int status, std::vector<http::Header> headers) {
     exchange_.reset();
     return endpoint_failed(status, fmt::format("answered {}", status), failed);
   }
-  request_.response_started(status);
+  request_.response_started(status, http::find_header(headers, "content-type"));
   std::vector<http::Header> out;
   out.reserve(headers.size() + 2);
   std::optional<uint64_t> length;

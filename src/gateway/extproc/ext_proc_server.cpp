@@ -126,7 +126,6 @@ ExtProcServer::Stats ExtProcServer::stats() const {
           c.immediate_responses.load(std::memory_order_relaxed)};
 }
 
-
 std::string render_ext_proc_metrics(const ExtProcServer::Stats& stats) {
   using prom::MetricType;
   prom::TextWriter w;

@@ -53,9 +53,7 @@ ProcessStream::ProcessStream(std::shared_ptr<StreamContext> context)
   context_->counters.total.fetch_add(1, std::memory_order_relaxed);
 }
 
-ProcessStream::~ProcessStream() {
-  context_->counters.open.fetch_sub(1, std::memory_order_relaxed);
-}
+ProcessStream::~ProcessStream() { context_->counters.open.fetch_sub(1, std::memory_order_relaxed); }
 
 void ProcessStream::OnReadDone(bool ok) {
   {
@@ -198,9 +196,10 @@ void ProcessStream::on_request_body(const pb::HttpBody& body) {
       if (buffered(request_mode_)) {
         // BUFFERED_PARTIAL hands over what fit in Envoy's buffer: a JSON body cannot be read
         // in part.
-        return reject({413, "the request body did not fit the gateway's ext_proc buffer; "
-                            "kgai needs the whole body (request_body_mode BUFFERED with a larger "
-                            "buffer, or FULL_DUPLEX_STREAMED)"});
+        return reject({413,
+                       "the request body did not fit the gateway's ext_proc buffer; "
+                       "kgai needs the whole body (request_body_mode BUFFERED with a larger "
+                       "buffer, or FULL_DUPLEX_STREAMED)"});
       }
       return;
     case Phase::kDeciding:
@@ -305,8 +304,8 @@ void ProcessStream::after_admission() {
 void ProcessStream::answer_decision() {
   request_->next_attempt();  // the primary holds the request's slot
   std::string destination;
-  for (const EndpointState* e : request_->ranked(static_cast<size_t>(
-           context_->director->options().max_attempts))) {
+  for (const EndpointState* e :
+       request_->ranked(static_cast<size_t>(context_->director->options().max_attempts))) {
     if (!destination.empty()) destination += ',';
     destination += e->endpoint->address;
   }
@@ -332,8 +331,7 @@ void ProcessStream::answer_decision() {
     set_destination(&r, common, destination);
     if (api_ && request_->info().target_model != request_->info().model) {
       common->mutable_body_mutation()->set_body(body);
-      set_header(common->mutable_header_mutation(), "content-length",
-                 std::to_string(body.size()));
+      set_header(common->mutable_header_mutation(), "content-length", std::to_string(body.size()));
     }
     queue(std::move(r));
   }
@@ -358,7 +356,7 @@ void ProcessStream::on_response_headers(const pb::ProcessingRequest& message) {
   response_status_ = status_of(headers);
   response_seen_ = true;
   if (auto served = served_endpoint(message.metadata_context())) request_->served_by(*served);
-  request_->response_started(response_status_);
+  request_->response_started(response_status_, http::find_header(headers, "content-type"));
   pb::ProcessingResponse r;
   r.mutable_response_headers()->mutable_response();
   queue(std::move(r));

@@ -41,10 +41,10 @@ struct StreamOptions {
   size_t max_body_bytes = http::kDefaultMaxBodyBytes;
   // The body modes to assume when Envoy does not say (protocol_config arrives with the first
   // message from Envoy 1.33 on).
-  BodyMode request_body_mode = ::envoy::extensions::filters::http::ext_proc::v3::
-      ProcessingMode::FULL_DUPLEX_STREAMED;
-  BodyMode response_body_mode = ::envoy::extensions::filters::http::ext_proc::v3::
-      ProcessingMode::FULL_DUPLEX_STREAMED;
+  BodyMode request_body_mode =
+      ::envoy::extensions::filters::http::ext_proc::v3::ProcessingMode::FULL_DUPLEX_STREAMED;
+  BodyMode response_body_mode =
+      ::envoy::extensions::filters::http::ext_proc::v3::ProcessingMode::FULL_DUPLEX_STREAMED;
   // Answers not yet taken by Envoy above which the stream stops reading.
   size_t write_high_water = 1 << 20;
 };

@@ -82,25 +82,5 @@ TEST(SpliceModel, ModelNameThatIsNotUtf8IsRepairedNotThrown) {
   EXPECT_EQ(again->model, "bad\xEF\xBF\xBD\xEF\xBF\xBD");
 }
 
-TEST(UsageFromTail, ReadsTheLastUsageObject) {
-  EXPECT_EQ(usage_from_tail(
-                R"(..."usage":{"prompt_tokens":12,"total_tokens":20,"completion_tokens":8}})"),
-            (std::pair<int64_t, int64_t>{12, 8}));
-  // A stream: the final chunk's usage wins over an earlier null one.
-  EXPECT_EQ(usage_from_tail("data: {\"usage\":null}\n\ndata: {\"choices\":[],\"usage\":{"
-                            "\"prompt_tokens\": 3, \"completion_tokens\": 4}}\n\ndata: [DONE]\n\n"),
-            (std::pair<int64_t, int64_t>{3, 4}));
-  EXPECT_EQ(usage_from_tail("no usage here"), (std::pair<int64_t, int64_t>{-1, -1}));
-  // Counts as OpenAiJson reads them: a string reads 0; a negative one is no count.
-  EXPECT_EQ(usage_from_tail(R"("usage":{"prompt_tokens":-5,"completion_tokens":"x"})"),
-            (std::pair<int64_t, int64_t>{-1, 0}));
-  // Only the usage object's own keys count, and a tail that starts mid-body still reads.
-  EXPECT_EQ(usage_from_tail(R"(ens":1}},"usage":{"prompt_tokens":7},"x":{"completion_tokens":9}})"),
-            (std::pair<int64_t, int64_t>{7, 0}));
-  EXPECT_EQ(usage_from_tail(R"("usage":{"prompt_tokens":1,"completion_tokens":2)"),
-            (std::pair<int64_t, int64_t>{-1, -1}));
-  EXPECT_EQ(usage_from_tail(R"("usage":{"prompt_tokens":)"), (std::pair<int64_t, int64_t>{-1, -1}));
-}
-
 }  // namespace
 }  // namespace kgai::gateway

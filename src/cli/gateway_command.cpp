@@ -283,9 +283,9 @@ int run_gateway(const GatewayFlags& f) {
       log::error("{}", ports.error().message);
       return 2;
     }
-    fmt::print("kgai gateway: ext_proc on {}:{}\n", ext_proc_listen->host, ports->ext_proc);
+    fmt::print("kgai gateway: ext_proc on grpc://{}:{}\n", ext_proc_listen->host, ports->ext_proc);
     if (health_listen) {
-      fmt::print("kgai gateway: gRPC health on {}:{}\n", health_listen->host, ports->health);
+      fmt::print("kgai gateway: gRPC health on grpc://{}:{}\n", health_listen->host, ports->health);
     }
   }
   gateway::ControlTaskOptions control_options;

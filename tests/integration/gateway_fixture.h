@@ -85,4 +85,35 @@ class GatewayE2E : public ::testing::Test {
   std::unique_ptr<http::Client> client_;
 };
 
+// Keeps the simulator busy: `n` long requests on their own connections, so it runs one and
+// queues the rest (started with --max-num-seqs 1), until the returned threads are joined.
+inline std::vector<std::thread> saturate(uint16_t port, int n) {
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i) {
+    threads.emplace_back([port, i] {
+      http::Client c("127.0.0.1", port);
+      nlohmann::json body = {{"model", "meta-llama/Llama-3.1-8B-Instruct"},
+                             {"prompt", "busy " + std::to_string(i)},
+                             {"max_tokens", 60},
+                             {"ignore_eos", true}};
+      (void)c.send(
+          {"POST", "/v1/completions", {{"Content-Type", "application/json"}}, body.dump()});
+    });
+  }
+  return threads;
+}
+
+// Polls the gateway's /metrics until the pool's saturation reaches 1.
+inline bool wait_saturated(uint16_t metrics_port) {
+  for (int i = 0; i < 200; ++i) {
+    auto m = http::get(fmt::format("http://127.0.0.1:{}/metrics", metrics_port));
+    if (m) {
+      auto at = m->body.find("\nkgai_gateway_pool_saturation ");
+      if (at != std::string::npos && std::stod(m->body.substr(at + 30)) >= 1.0) return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
 }  // namespace kgai

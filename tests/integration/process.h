@@ -51,7 +51,7 @@ class KgaiProcess {
   // Reads output until `count` lines "... on http://HOST:PORT" appeared; returns the ports.
   std::vector<uint16_t> wait_for_ports(size_t count,
                                        std::chrono::seconds timeout = std::chrono::seconds(30)) {
-    static const std::regex kServing(R"(on http://[^:\s]+:(\d+))");
+    static const std::regex kServing(R"(on (?:http|grpc)://[^:\s]+:(\d+))");
     std::vector<uint16_t> ports;
     auto deadline = std::chrono::steady_clock::now() + timeout;
     size_t scanned = 0;

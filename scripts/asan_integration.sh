@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=${JOBS:-$(nproc)}
-filter=${FILTER:-'GatewayE2E.*:SimServer.*:SimCommand.*'}
+filter=${FILTER:-'GatewayE2E.*:GatewayExtProcE2E.*:SimServer.*:SimCommand.*'}
 
 test -f build-asan/build.ninja || cmake --preset asan >/dev/null
 cmake --build build-asan -j "$jobs" --target kgai

@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -38,9 +40,17 @@ class GatewayExtProcE2E : public ::testing::Test {
   void start(int replicas, std::vector<std::string> gateway_args = {},
              std::vector<std::string> sim_args = {}, std::string endpoints = "") {
     if (replicas > 0) {
-      std::vector<std::string> args = {"sim",     "--host", "127.0.0.1", "--port",
-                                       "0",       "--replicas", std::to_string(replicas),
-                                       "--time-scale", "10", "--seed", "1"};
+      std::vector<std::string> args = {"sim",
+                                       "--host",
+                                       "127.0.0.1",
+                                       "--port",
+                                       "0",
+                                       "--replicas",
+                                       std::to_string(replicas),
+                                       "--time-scale",
+                                       "10",
+                                       "--seed",
+                                       "1"};
       args.insert(args.end(), sim_args.begin(), sim_args.end());
       sim_ = std::make_unique<testing::KgaiProcess>(args);
       sim_ports_ = sim_->wait_for_ports(static_cast<size_t>(replicas));
@@ -49,19 +59,11 @@ class GatewayExtProcE2E : public ::testing::Test {
     for (uint16_t p : sim_ports_) {
       endpoints += fmt::format("{}127.0.0.1:{}", endpoints.empty() ? "" : ",", p);
     }
-    std::vector<std::string> g = {"gateway",
-                                  "--listen",
-                                  "off",
-                                  "--ext-proc-listen",
-                                  "127.0.0.1:0",
-                                  "--health-listen",
-                                  "127.0.0.1:0",
-                                  "--metrics-listen",
-                                  "127.0.0.1:0",
-                                  "--endpoints",
-                                  endpoints,
-                                  "--scrape-interval-ms",
-                                  "20"};
+    std::vector<std::string> g = {
+        "gateway",     "--listen",        "off",         "--ext-proc-listen",
+        "127.0.0.1:0", "--health-listen", "127.0.0.1:0", "--metrics-listen",
+        "127.0.0.1:0", "--endpoints",     endpoints,     "--scrape-interval-ms",
+        "20"};
     g.insert(g.end(), gateway_args.begin(), gateway_args.end());
     gateway_ = std::make_unique<testing::KgaiProcess>(g);
     auto ports = gateway_->wait_for_ports(3);
@@ -86,9 +88,9 @@ class GatewayExtProcE2E : public ::testing::Test {
                                 bool stream = false) {
     HttpRequest r;
     r.path = "/v1/completions";
-    r.body = json{{"model", kModel}, {"prompt", prompt}, {"max_tokens", max_tokens},
-                  {"stream", stream}}
-                 .dump();
+    r.body =
+        json{{"model", kModel}, {"prompt", prompt}, {"max_tokens", max_tokens}, {"stream", stream}}
+            .dump();
     return r;
   }
 
@@ -261,8 +263,7 @@ TEST_F(GatewayExtProcE2E, ImmediateResponsesAreOpenAiShapedErrors) {
 }
 
 TEST_F(GatewayExtProcE2E, SheddingIs429AndNoReadyEndpointIs503) {
-  start(1,
-        {"--config", KGAI_SOURCE_DIR "/tests/integration/data/shedding.yaml"},
+  start(1, {"--config", KGAI_SOURCE_DIR "/tests/integration/data/shedding.yaml"},
         {"--max-num-seqs", "1", "--time-scale", "1"});
   wait_routing();
   auto busy = saturate(sim_ports_[0], 4);
@@ -289,9 +290,27 @@ TEST_F(GatewayExtProcE2E, HealthFollowsTheEndpointsReadiness) {
   EXPECT_EQ(health("no.such.Service"), "error 5");  // NOT_FOUND
 }
 
-TEST_F(GatewayExtProcE2E, HealthTurnsServingWhenAnEndpointIsReady) {
-  start(1);
-  EXPECT_TRUE(wait_health("SERVING"));
+// NOT_SERVING while no endpoint is ready; SERVING once the endpoints file names one that is.
+TEST_F(GatewayExtProcE2E, HealthTurnsServingWhenAnEndpointBecomesReady) {
+  const std::string file = ::testing::TempDir() + "kgai_extproc_endpoints.yaml";
+  auto write = [&](const std::string& address) {
+    std::ofstream(file) << "endpoints:\n- address: " << address << "\n";
+  };
+  write("127.0.0.1:1");
+  testing::KgaiProcess sim({"sim", "--host", "127.0.0.1", "--port", "0", "--time-scale", "10"});
+  auto sim_port = sim.wait_for_ports(1);
+  ASSERT_EQ(sim_port.size(), 1u) << sim.output();
+  gateway_ = std::make_unique<testing::KgaiProcess>(std::vector<std::string>{
+      "gateway", "--listen", "off", "--ext-proc-listen", "127.0.0.1:0", "--health-listen",
+      "127.0.0.1:0", "--endpoints-file", file, "--scrape-interval-ms", "20"});
+  auto ports = gateway_->wait_for_ports(2);
+  ASSERT_EQ(ports.size(), 2u) << gateway_->output();
+  health_port_ = ports[1];
+  EXPECT_TRUE(wait_health("NOT_SERVING"));
+  std::this_thread::sleep_for(1100ms);  // a new modification time for the watcher to see
+  write(fmt::format("127.0.0.1:{}", sim_port[0]));
+  EXPECT_TRUE(wait_health("SERVING")) << gateway_->output();
+  std::remove(file.c_str());
 }
 
 TEST_F(GatewayExtProcE2E, TheSubsetHintRestrictsThePick) {

@@ -36,7 +36,9 @@ class Reader {
     return b;
   }
   std::string bytes() {
-    const size_t n = std::min<size_t>(byte() * 16u + byte(), data_.size());
+    const size_t high = byte();  // in sequence: the two bytes, then what is left
+    const size_t low = byte();
+    const size_t n = std::min<size_t>(high * 16 + low, data_.size());
     std::string out(data_.substr(0, n));
     data_.remove_prefix(n);
     return out;
@@ -91,8 +93,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   static const char* kPaths[] = {"/v1/completions", "/v1/chat/completions", "/v1/embeddings",
                                  "/v1/completions?x=1"};
-  static const BodyMode kModes[] = {Mode::FULL_DUPLEX_STREAMED, Mode::BUFFERED, Mode::STREAMED,
-                                    Mode::BUFFERED_PARTIAL, Mode::NONE};
+  static const extproc::BodyMode kModes[] = {Mode::FULL_DUPLEX_STREAMED, Mode::BUFFERED,
+                                             Mode::STREAMED, Mode::BUFFERED_PARTIAL, Mode::NONE};
   while (!in.empty()) {
     const uint8_t op = in.byte() % 8;
     const uint8_t flags = in.byte();
@@ -104,8 +106,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         add_header(h->mutable_headers(), ":method", flags & 2 ? "GET" : "POST");
         add_header(h->mutable_headers(), ":path", kPaths[(flags >> 2) % 4]);
         const std::string value = in.bytes();
-        add_header(h->mutable_headers(), flags & 64 ? "content-length" : "x-gateway-model-name-rewrite",
-                   value);
+        add_header(h->mutable_headers(),
+                   flags & 64 ? "content-length" : "x-gateway-model-name-rewrite", value);
         if (flags & 128) add_header(h->mutable_headers(), "x-gateway-inference-objective", "batch");
         h->set_end_of_stream(flags & 1);
         if (flags & 32) {
@@ -158,7 +160,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             break;
           case 2:
             pool.set_waiting(0);
-            director->tick(SteadyTime::clock::now() + std::chrono::seconds(flags % 64));
+            director->tick(kgai::SteadyTime::clock::now() + std::chrono::seconds(flags % 64));
             break;
           default:
             if (!outcomes.empty()) {

@@ -379,7 +379,7 @@ void add_gateway_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   gw->add_option("--ext-proc-body-mode", f->ext_proc_body_mode,
                  "The ext_proc filter's request_body_mode, for Envoys that do not announce it "
-                 "(before 1.33): full-duplex (FULL_DUPLEX_STREAMED) or buffered (BUFFERED)")
+                 "(before 1.34): full-duplex (FULL_DUPLEX_STREAMED) or buffered (BUFFERED)")
       ->capture_default_str();
   gw->add_option("--drain-timeout", f->drain_timeout,
                  "Seconds open ext_proc streams may take to finish after SIGTERM")

@@ -135,8 +135,8 @@ class GatewayExtProcE2E : public ::testing::Test {
   }
 
   // grpc.health.v1.Health/Check on the health port: "SERVING", "NOT_SERVING" or the error.
-  std::string health(const std::string& service = "") {
-    auto channel = grpc::CreateChannel(fmt::format("127.0.0.1:{}", health_port_),
+  std::string health(const std::string& service = "", uint16_t port = 0) {
+    auto channel = grpc::CreateChannel(fmt::format("127.0.0.1:{}", port ? port : health_port_),
                                        grpc::InsecureChannelCredentials());
     auto stub = grpc::health::v1::Health::NewStub(channel);
     grpc::ClientContext context;
@@ -288,6 +288,8 @@ TEST_F(GatewayExtProcE2E, HealthFollowsTheEndpointsReadiness) {
   EXPECT_TRUE(wait_health("NOT_SERVING"));
   EXPECT_EQ(health("envoy.service.ext_proc.v3.ExternalProcessor"), "NOT_SERVING");
   EXPECT_EQ(health("no.such.Service"), "error 5");  // NOT_FOUND
+  // Also where Envoy talks to the picker: some gateways health-check that port.
+  EXPECT_EQ(health("", ext_proc_port_), "NOT_SERVING");
 }
 
 // NOT_SERVING while no endpoint is ready; SERVING once the endpoints file names one that is.

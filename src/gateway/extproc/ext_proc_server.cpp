@@ -44,6 +44,9 @@ struct ExtProcServer::Impl {
   std::shared_ptr<StreamContext> context;
   std::unique_ptr<ExternalProcessorService> service;
   HealthService health;
+  // The same status on the ext_proc port as well: some gateways health-check the picker
+  // where they talk to it (a gRPC service can be registered on one server only).
+  HealthService ext_proc_health;
   std::unique_ptr<grpc::Server> server;
   std::unique_ptr<grpc::Server> health_server;
   bool shut_down = false;
@@ -72,6 +75,7 @@ Result<ExtProcServer::Ports> ExtProcServer::start() {
   builder.AddListeningPort(grpc_address(impl_->options.address, impl_->options.port),
                            grpc::InsecureServerCredentials(), &bound);
   builder.RegisterService(impl_->service.get());
+  register_health_service(builder, impl_->ext_proc_health);
   // A BUFFERED body arrives as one message: room for the largest body the gateway accepts.
   builder.SetMaxReceiveMessageSize(
       static_cast<int>(std::min<size_t>(impl_->options.max_body_bytes + (1 << 20), INT32_MAX)));
@@ -101,13 +105,19 @@ Result<ExtProcServer::Ports> ExtProcServer::start() {
   return ports;
 }
 
-void ExtProcServer::set_serving(bool serving) { impl_->health.set_serving(serving); }
+void ExtProcServer::set_serving(bool serving) {
+  impl_->health.set_serving(serving);
+  impl_->ext_proc_health.set_serving(serving);
+}
 
 void ExtProcServer::shutdown(std::chrono::milliseconds drain) {
   if (!impl_ || impl_->shut_down) return;
   impl_->shut_down = true;
   // Readiness first: load balancers stop sending while open streams finish.
   impl_->health.set_serving(false);
+  impl_->ext_proc_health.set_serving(false);
+  // Watch streams never end on their own; the server waits for open streams.
+  impl_->ext_proc_health.shutdown();
   if (impl_->server) {
     impl_->server->Shutdown(std::chrono::system_clock::now() + drain);
     impl_->server->Wait();

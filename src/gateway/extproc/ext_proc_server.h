@@ -4,7 +4,8 @@
 // headers and body, asks the Director for a decision, and answers with the destination header
 // Envoy routes on (x-gateway-destination-endpoint: primary, then fallbacks), or with an
 // OpenAI-shaped immediate error; it then follows the response for accounting. The standard
-// gRPC health service runs on a port of its own (SERVING while some endpoint is ready).
+// gRPC health service (SERVING while some endpoint is ready) answers on a port of its own and
+// on the ext_proc port too.
 //
 // Threads: gRPC's own (its callback API); every stream is a reactor, so 10,000 open streams
 // cost memory, not threads. No gRPC types in this header.
@@ -32,7 +33,7 @@ struct ExtProcOptions {
   uint16_t health_port = 9003;
   size_t max_body_bytes = http::kDefaultMaxBodyBytes;  // 413 beyond
   // The request body mode to assume when Envoy does not say in protocol_config (Envoy before
-  // 1.33): as the filter is configured.
+  // 1.34): as the filter is configured.
   BodyModeOption assumed_body_mode = BodyModeOption::kFullDuplexStreamed;
 };
 

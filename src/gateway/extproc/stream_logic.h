@@ -38,7 +38,7 @@ namespace kgai::gateway::extproc {
 struct StreamOptions {
   size_t max_body_bytes = http::kDefaultMaxBodyBytes;
   // The body modes to assume when Envoy does not say (protocol_config arrives with the first
-  // message from Envoy 1.33 on).
+  // message from Envoy 1.34 on).
   BodyMode request_body_mode =
       ::envoy::extensions::filters::http::ext_proc::v3::ProcessingMode::FULL_DUPLEX_STREAMED;
   BodyMode response_body_mode =

@@ -125,7 +125,9 @@ void StreamLogic::on_request_headers(const pb::ProcessingRequest& message) {
                           "request_body_mode to FULL_DUPLEX_STREAMED or BUFFERED",
                           Mode::BodySendMode_Name(request_mode_))});
   }
-  if (length) body_.reserve(*length);
+  // A declared length saves regrowing a large body, but only up to 1 MiB: beyond that the
+  // body must arrive before it costs memory (the header alone is anybody's claim).
+  if (length) body_.reserve(std::min<uint64_t>(*length, 1 << 20));
   phase_ = Phase::kBody;
 }
 

@@ -8,9 +8,9 @@
 //                   Each is one request's request phases, FULL_DUPLEX_STREAMED: request_headers,
 //                   then the body in --chunk-bytes chunks right behind them; the answers (the
 //                   headers answer with the destination, the body echoed back); then Envoy's
-//                   half-close, --think-ms after the last answer. Measured: the decision time
-//                   as Envoy sees it (request_headers handed to gRPC -> the headers answer read,
-//                   the body upload included), the request phases, the whole stream.
+//                   half-close, --think-ms (mean) after the last answer. Measured: the decision
+//                   time as Envoy sees it (request_headers handed to gRPC -> the headers answer
+//                   read, the body upload included), the request phases, the whole stream.
 //   hold (--hold N) opens N streams (--concurrency being set up at a time) and keeps each at a
 //                   point: --hold-at partial (request_headers and the first body chunk sent) or
 //                   decided (the whole request sent and answered; the response phases would
@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cmath>
 #include <condition_variable>
 #include <cstdio>
 #include <fstream>
@@ -61,6 +62,7 @@ struct Options {
   double warmup_s = 2;
   uint64_t requests = 0;
   double think_ms = 0;
+  bool fixed_think = false;
   double timeout_s = 30;
   uint64_t seed = 1;
   std::string json_path;
@@ -244,7 +246,7 @@ class Launcher {
     s.id = id;
     s.hold_at = hold_at;
     s.partial_chunks = options_.partial_chunks;
-    s.think = std::chrono::microseconds(static_cast<int64_t>(options_.think_ms * 1000));
+    s.think = std::chrono::microseconds(static_cast<int64_t>(think_ms(id) * 1000));
     s.timeout = std::chrono::milliseconds(static_cast<int64_t>(options_.timeout_s * 1000));
     s.on_held = std::move(on_held);
     s.on_done = [this, on_done = std::move(on_done)](const StreamResult& r) {
@@ -265,6 +267,20 @@ class Launcher {
   int64_t open() {
     std::lock_guard lock(mutex_);
     return open_;
+  }
+
+  // A stream's think time: exponential around --think-ms unless --fixed-think. Fixed think
+  // times keep the streams in lockstep (the first ones start together, so they stay together):
+  // the load then comes in bursts of --concurrency requests, not as steady traffic. Drawn from
+  // (seed, stream number), so a run repeats.
+  double think_ms(uint64_t id) const {
+    if (options_.fixed_think || options_.think_ms <= 0) return options_.think_ms;
+    uint64_t z = options_.seed * 0x9e3779b97f4a7c15ULL + id + 1;  // splitmix64
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    const double u = (static_cast<double>(z >> 11) + 0.5) * 0x1.0p-53;  // (0, 1)
+    return -options_.think_ms * std::log(u);
   }
   // Waits until fewer than `limit` streams are open (or the deadline).
   bool wait_below(int64_t limit, SteadyTime deadline) {
@@ -585,6 +601,7 @@ int run(const Options& o) {
                  {"distinct_prompts", !o.same_prompt},
                  {"model", o.model},
                  {"think_ms", o.think_ms},
+                 {"think", o.fixed_think ? "fixed" : "exponential"},
                  {"seed", o.seed}};
   fmt::print(
       "kgai-extproc-load: {} over {} channels, body {} bytes in {} messages of <= {}, "
@@ -598,12 +615,13 @@ int run(const Options& o) {
     report["warmup"] = recorder.to_json(0);
     failed = report["hold"]["failed"].get<uint64_t>();
   } else {
-    fmt::print("{}, {} s after a {} s warmup{}, think {} ms\n",
+    fmt::print("{}, {} s after a {} s warmup{}, think {} ms ({})\n",
                o.rate > 0 ? fmt::format("open loop at {} streams/s (at most {} open)", o.rate,
                                         o.concurrency)
                           : fmt::format("closed loop, concurrency {}", o.concurrency),
                o.duration_s, o.warmup_s,
-               o.requests > 0 ? fmt::format(" (at most {} streams)", o.requests) : "", o.think_ms);
+               o.requests > 0 ? fmt::format(" (at most {} streams)", o.requests) : "", o.think_ms,
+               o.fixed_think ? "fixed" : "exponential mean");
     const LoadResult r = run_load(o, launcher, recorder, o.warmup_s, o.duration_s, o.requests);
     recorder.print(r.window_s);
     const double ok = static_cast<double>(recorder.ok());
@@ -678,10 +696,12 @@ int main(int argc, char** argv) {
   app.add_option("--requests", o.requests, "stop after this many measured streams (0: none)")
       ->capture_default_str();
   app.add_option("--think-ms", o.think_ms,
-                 "milliseconds a stream stays open after its request phases (the upstream "
-                 "response's time) before the half-close")
+                 "mean milliseconds a stream stays open after its request phases (the "
+                 "upstream response's time) before the half-close")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  app.add_flag("--fixed-think", o.fixed_think,
+               "every stream thinks exactly --think-ms (default: exponential with that mean)");
   app.add_option("--timeout", o.timeout_s, "seconds one stream may take")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

@@ -29,7 +29,7 @@
 #    request sent and answered, the response phases pending) and "partial" (request_headers and
 #    the first 1 KiB of a 2 KiB body). Bytes per stream = (RSS with them open - idle RSS) / STREAMS.
 #    Target: all STREAMS held (the gateway's kgai_gateway_ext_proc_streams says so), none failed,
-#    and fewer than MAX_BYTES_PER_STREAM (65,536) bytes each.
+#    and fewer than MAX_BYTES_PER_STREAM (65,536) bytes each. STREAMS=0 skips this part.
 #
 #   bench/gateway_extproc.sh [kgai] [kgai-extproc-load] [kgai-extproc-null]
 #
@@ -209,9 +209,10 @@ hold() {  # name kind(gateway|null) at(decided|partial)
                   .gateway_bytes_per_stream, .client_bytes_per_stream, .open_seconds]
          | map(. // -1) | @tsv' "$out/$1.json" 2>/dev/null || echo "-1 -1 -1 -1 -1 -1 -1 -1 -1")
 }
-echo "memory: $streams streams held open over $channels connections, after $warmup_requests streams of warmup"
 declare -A v_mem
+((streams > 0)) && echo "memory: $streams streams held open over $channels connections, after $warmup_requests streams of warmup"
 for at in decided partial; do
+  ((streams > 0)) || break
   for which in null gateway; do
     hold "hold-$at-$which" "$which" "$at"
     read -r held failed reported idle loaded after bytes client open_s <<<"$hold_result"
@@ -229,5 +230,6 @@ echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "target: 2 KB bodies, decision p99 < 1 ms at concurrency $concurrency (worst round: $(printf %.3f "${worst[$small_body-p99]}") ms): $v_small"
 echo "target: 200 KB bodies, decision median < 5 ms at concurrency $concurrency (worst round: $(printf %.3f "${worst[$large_body-p50]}") ms): $v_large"
 for at in decided partial; do
+  ((streams > 0)) || break
   echo "target: $streams streams held open ($at), < $max_bytes bytes each ($(printf %.0f "${v_mem[$at-bytes]}")): ${v_mem[$at]}"
 done

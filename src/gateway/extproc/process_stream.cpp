@@ -111,6 +111,9 @@ void ProcessStream::OnDone() {
 void ProcessStream::kick() {
   bool write = false, read = false, finish = false;
   grpc::Status status;
+  // Set when the logic's post-pick step waits for the decision to be on its way; keeps the
+  // stream alive for it (another thread may end the stream once the write has started).
+  std::shared_ptr<ProcessStream> flush;
   {
     std::lock_guard lock(mutex_);
     if (finish_called_) return;
@@ -121,6 +124,8 @@ void ProcessStream::kick() {
       out_bytes_ = out_.ByteSizeLong();
       writing_ = write = true;
     }
+    // Behind a write still in flight, the decision waits for the kick that starts its own.
+    if (logic_.sent_pending() && (write || answers.empty())) flush = shared_from_this();
     // Reading stops while Envoy is slow to take the answers (bounded memory per stream).
     if (!reading_ && !read_closed_ && !logic_.end() &&
         logic_.answer_bytes() < context_->options.write_high_water) {
@@ -134,6 +139,10 @@ void ProcessStream::kick() {
   if (write) StartWrite(&out_);
   if (read) StartRead(&in_);
   if (finish) Finish(status);
+  if (flush) {
+    std::lock_guard lock(mutex_);
+    logic_.flush_sent();
+  }
 }
 
 }  // namespace kgai::gateway::extproc

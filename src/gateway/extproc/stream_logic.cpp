@@ -47,7 +47,14 @@ StreamLogic::StreamLogic(std::shared_ptr<Director> director, const StreamOptions
       request_mode_(options.request_body_mode),
       response_mode_(options.response_body_mode) {}
 
+void StreamLogic::flush_sent() {
+  if (!sent_pending_) return;
+  sent_pending_ = false;
+  if (request_) request_->sent();
+}
+
 void StreamLogic::on_message(const pb::ProcessingRequest& message) {
+  flush_sent();
   if (phase_ == Phase::kEnded) return;  // answered already: Envoy stops on its own
   if (message.has_protocol_config()) {
     request_mode_ = message.protocol_config().request_body_mode();
@@ -73,6 +80,7 @@ void StreamLogic::on_message(const pb::ProcessingRequest& message) {
 }
 
 void StreamLogic::on_half_close() {
+  flush_sent();
   // Routed and the response never shown: Envoy skips the response phases (their modes are
   // SKIP), so the outcome is unknown (0). Anything else ended early: the client went away.
   if (phase_ != Phase::kEnded) end_request(phase_ == Phase::kDecided && !response_seen_ ? 0 : 499);
@@ -80,6 +88,7 @@ void StreamLogic::on_half_close() {
 }
 
 void StreamLogic::on_cancel() {
+  flush_sent();
   answers_.clear();
   answer_bytes_ = 0;
   if (phase_ != Phase::kEnded) end_request(499);
@@ -87,6 +96,7 @@ void StreamLogic::on_cancel() {
 }
 
 void StreamLogic::dequeued(FlowOutcome outcome) {
+  flush_sent();
   if (phase_ != Phase::kDeciding || !request_) return;
   if (auto rejection = request_->dequeued(outcome)) return reject(*rejection);
   after_admission();
@@ -274,7 +284,7 @@ void StreamLogic::answer_decision() {
   }
   if (!api_) body_.clear();
   phase_ = Phase::kDecided;
-  request_->sent();
+  sent_pending_ = true;  // flush_sent(), once the answers are on their way
 }
 
 void StreamLogic::on_response_headers(const pb::ProcessingRequest& message) {

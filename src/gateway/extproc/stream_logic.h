@@ -86,6 +86,13 @@ class StreamLogic {
   // Set once the stream should end (after the answers are out).
   const std::optional<StreamEnd>& end() const { return end_; }
 
+  // The decision's post-pick step (DirectedRequest::sent(): the prefix index learns the
+  // prompt's blocks, tens of microseconds for a 200 KB prompt) waits until the decision is on
+  // its way: the caller calls flush_sent() once it has handed the answers to gRPC. Any later
+  // call of this object's flushes it first, so the step is never lost or late to a later event.
+  bool sent_pending() const { return sent_pending_; }
+  void flush_sent();
+
  private:
   enum class Phase : uint8_t { kHeaders, kBody, kDeciding, kDecided, kEnded };
 
@@ -130,6 +137,7 @@ class StreamLogic {
   std::optional<DirectedRequest> request_;
   int response_status_ = 0;
   bool response_seen_ = false;
+  bool sent_pending_ = false;
 };
 
 }  // namespace kgai::gateway::extproc

@@ -135,6 +135,31 @@ TEST(StreamLogic, FullDuplexAnswersTheHeadersWithTheRouteOnceTheBodyIsIn) {
   EXPECT_FALSE(h.logic.end());  // the response phases follow
 }
 
+// The prefix index learns a decided prompt's blocks (tens of microseconds for 200 KB) only once
+// the caller has handed the decision to gRPC, or at the stream's next event, whichever is first.
+TEST(StreamLogic, ThePostPickStepWaitsUntilTheDecisionIsOnItsWay) {
+  Harness h;
+  h.send(headers("POST", "/v1/completions", false));
+  EXPECT_FALSE(h.logic.sent_pending());
+  h.send(body(kBody, true));
+  EXPECT_FALSE(h.take().empty());
+  EXPECT_TRUE(h.logic.sent_pending());
+  h.logic.flush_sent();
+  EXPECT_FALSE(h.logic.sent_pending());
+  h.logic.flush_sent();  // once only
+  EXPECT_FALSE(h.logic.sent_pending());
+}
+
+TEST(StreamLogic, TheNextEventRunsAPendingPostPickStepFirst) {
+  Harness h;
+  h.send(headers("POST", "/v1/completions", false));
+  h.send(body(kBody, true));
+  ASSERT_TRUE(h.logic.sent_pending());
+  h.logic.on_half_close();  // routed, the response never shown
+  EXPECT_FALSE(h.logic.sent_pending());
+  ASSERT_EQ(h.events.codes.size(), 1u);
+}
+
 TEST(StreamLogic, TheResponseIsStreamedBackAndAccounted) {
   Harness h;
   h.send(headers("POST", "/v1/chat/completions", false));

@@ -34,6 +34,7 @@ class FakeEndpoint {
   ~FakeEndpoint() {
     runner_.reset();
     server_.stop();
+    timers_.clear();
   }
 
   std::string address() const { return fmt::format("127.0.0.1:{}", port_); }
@@ -50,15 +51,17 @@ class FakeEndpoint {
     }
     if (request.path() == "/sse") {
       stream->start(200, {{"Content-Type", "text/event-stream"}});
-      auto timer = std::make_shared<Timer>(loop_);
-      sse_step(stream, timer, 0);
+      timers_.push_back(std::make_unique<Timer>(loop_));
+      sse_step(stream, timers_.back().get(), 0);
       return;
     }
     stream->respond(http::Response{
         200, {{"Content-Type", "application/json"}, {"X-Endpoint", address()}}, request.body});
   }
 
-  void sse_step(std::shared_ptr<http::ResponseStream> stream, std::shared_ptr<Timer> timer, int i) {
+  // The timers live as long as the endpoint (the loop's thread only), so a callback holding
+  // its stream never keeps its own timer alive.
+  void sse_step(std::shared_ptr<http::ResponseStream> stream, Timer* timer, int i) {
     if (!stream->is_open()) return;
     if (i == kSseEvents) {
       stream->write("data: [DONE]\n\n");
@@ -75,6 +78,7 @@ class FakeEndpoint {
   uint16_t port_ = 0;
   mutable std::mutex mu_;
   std::vector<http::Request> requests_;
+  std::vector<std::unique_ptr<Timer>> timers_;
   std::unique_ptr<LoopThread> runner_;
 };
 

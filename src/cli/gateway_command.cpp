@@ -1,5 +1,6 @@
 // `kgai gateway`: the AI-aware endpoint picker and proxy in front of a pool of
 // OpenAI-compatible model servers (vLLM, SGLang, TRT-LLM, Triton).
+#include <arpa/inet.h>
 #include <pthread.h>
 
 #include <charconv>
@@ -88,6 +89,28 @@ Result<Address> parse_listen(const std::string& text, const char* flag, int defa
   if (a.host.empty()) a.host = "0.0.0.0";
   a.port = static_cast<uint16_t>(port);
   return a;
+}
+
+// Envoy routes on the picker's header with an ORIGINAL_DST cluster, which takes one IP:port:
+// say so at startup when the header will name more (fallbacks) or names a host by name.
+void warn_about_envoy_routing(const gateway::PoolSnapshot& pool, int max_attempts) {
+  if (max_attempts > 1) {
+    log::info(
+        "ext_proc: x-gateway-destination-endpoint names up to {} endpoints (primary, then "
+        "fallbacks); an Envoy ORIGINAL_DST cluster reads one IP:port: use --max-attempts 1 there",
+        max_attempts);
+  }
+  for (const auto& e : pool.endpoints) {
+    const std::string& host = e.endpoint->host;
+    in6_addr v6;
+    in_addr v4;
+    if (inet_pton(AF_INET, host.c_str(), &v4) != 1 && inet_pton(AF_INET6, host.c_str(), &v6) != 1) {
+      log::warn(
+          "ext_proc: endpoint {} is a host name; Envoy's ORIGINAL_DST cluster needs an IP address",
+          e.endpoint->address);
+      return;
+    }
+  }
 }
 
 bool off(const std::string& value) { return value.empty() || value == "off" || value == "none"; }
@@ -277,6 +300,7 @@ int run_gateway(const GatewayFlags& f) {
     eo.assumed_body_mode = f.ext_proc_body_mode == "buffered"
                                ? gateway::extproc::BodyModeOption::kBuffered
                                : gateway::extproc::BodyModeOption::kFullDuplexStreamed;
+    warn_about_envoy_routing(*datastore.snapshot(), f.max_attempts);
     ext_proc = std::make_unique<gateway::extproc::ExtProcServer>(eo, director);
     auto ports = ext_proc->start();
     if (!ports) {

@@ -429,6 +429,21 @@ TEST(StreamLogic, AStreamThatEndsEarlyReleasesWhatItHeld) {
   ASSERT_TRUE(half.logic.end());
 }
 
+// Envoy configured to skip the response phases closes the stream once the request is routed:
+// the slot is released and the outcome recorded as unknown (0), not as a success or a 499.
+TEST(StreamLogic, ARoutedRequestWhoseResponseIsNeverShownEndsAsUnknown) {
+  Harness h(1);
+  h.send(headers("POST", "/v1/completions", false));
+  h.send(body(kBody, true));
+  h.take();
+  EXPECT_EQ(h.pool.snapshot()->endpoints[0].in_flight(), 1);
+  h.logic.on_half_close();
+  EXPECT_EQ(h.pool.snapshot()->endpoints[0].in_flight(), 0);
+  EXPECT_EQ(h.events.codes, std::vector<int>{0});
+  ASSERT_TRUE(h.logic.end());
+  EXPECT_EQ(h.logic.end()->kind, StreamEnd::Kind::kOk);
+}
+
 TEST(StreamLogic, ObservabilityModeAnswersNothing) {
   Harness h;
   pb::ProcessingRequest m = headers("GET", "/v1/models", true);

@@ -87,7 +87,8 @@ void add_quickstart_command(CLI::App& app, int& exit_code) {
       "prices per cloud and pricing model (on-demand, spot, 1-year-cud, 3-years-cud), each with "
       "its date and source. 'use-cases list': GIQ's workloads and their average input and "
       "output tokens. Costs use GIQ's formula: $/output token = $/s / (input tok/s / R + "
-      "output tok/s), $/input token = that / R, R = 4 (docs/quickstart.md).");
+      "output tok/s), $/input token = that / R, R = 4. Not yet available: profiles, benchmarks, "
+      "manifests, report, calibrate (docs/quickstart.md).");
   qs->require_subcommand(1);
   add_list(*qs, "models", "List the catalog's models (with --catalog files)", Listing::kModels,
            exit_code);

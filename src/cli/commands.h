@@ -13,5 +13,6 @@ void add_perf_command(CLI::App& app, int& exit_code);
 void add_gateway_command(CLI::App& app, int& exit_code);
 void add_demo_command(CLI::App& app, int& exit_code);
 void add_dra_command(CLI::App& app, int& exit_code);
+void add_quickstart_command(CLI::App& app, int& exit_code);
 
 }  // namespace kgai::cli

@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   kgai::cli::add_gateway_command(app, exit_code);
   kgai::cli::add_demo_command(app, exit_code);
   kgai::cli::add_dra_command(app, exit_code);
+  kgai::cli::add_quickstart_command(app, exit_code);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,102 @@
+// `kgai quickstart`: hardware and configuration advice in the shape of GKE Inference
+// Quickstart. For now the lists it works from: models, accelerators (with dated prices) and
+// use cases. Profiles, benchmarks, manifests, report and calibrate come later (issue 13) and
+// are not registered until they do something real.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+
+#include "catalog/catalog.h"
+#include "cli/commands.h"
+#include "common/log.h"
+#include "quickstart/listings.h"
+#include "quickstart/prices.h"
+
+namespace kgai::cli {
+namespace {
+
+struct ListFlags {
+  std::vector<std::string> catalog_files;
+  std::vector<std::string> price_files;
+  std::string format = "table";
+};
+
+enum class Listing { kModels, kAccelerators, kUseCases };
+
+Result<std::string> list(Listing what, const ListFlags& f) {
+  auto format = quickstart::parse_format(f.format);
+  if (!format) return fail(format.error());
+  if (what == Listing::kUseCases) return quickstart::render(quickstart::use_cases_json(), *format);
+
+  auto catalog = catalog::Catalog::builtin();
+  if (!catalog) return fail(catalog.error());
+  for (const auto& file : f.catalog_files) {
+    if (auto loaded = catalog->load_file(file); !loaded) return fail(loaded.error());
+  }
+  if (what == Listing::kModels)
+    return quickstart::render(quickstart::models_json(*catalog), *format);
+
+  auto prices = quickstart::PriceBook::builtin(*catalog);
+  if (!prices) return fail(prices.error());
+  for (const auto& file : f.price_files) {
+    if (auto loaded = prices->load_file(file, *catalog); !loaded) return fail(loaded.error());
+  }
+  auto json = quickstart::accelerators_json(*catalog, *prices);
+  auto table = quickstart::accelerators_table(json["accelerators"]);
+  return quickstart::render(json, *format, &table);
+}
+
+void add_list(CLI::App& parent, const std::string& noun, const std::string& description,
+              Listing what, int& exit_code) {
+  auto* group = parent.add_subcommand(noun, description);
+  group->require_subcommand(1);
+  auto* cmd = group->add_subcommand("list", description);
+  auto flags = std::make_shared<ListFlags>();
+  cmd->add_option("--format", flags->format, "table, csv, json or yaml")->capture_default_str();
+  if (what != Listing::kUseCases) {
+    cmd->add_option("--catalog", flags->catalog_files,
+                    "Extra catalog YAML file(s) adding or overriding models and accelerators");
+  }
+  if (what == Listing::kAccelerators) {
+    cmd->add_option("--prices", flags->price_files,
+                    "Price YAML file(s) adding or overriding prices (format: "
+                    "data/quickstart/prices.yaml, docs/quickstart.md)");
+  }
+  cmd->callback([&exit_code, what, flags] {
+    auto out = list(what, *flags);
+    if (!out) {
+      log::error("{}", out.error().message);
+      exit_code = 2;
+      return;
+    }
+    fmt::print("{}", *out);
+  });
+}
+
+}  // namespace
+
+void add_quickstart_command(CLI::App& app, int& exit_code) {
+  auto* qs = app.add_subcommand(
+      "quickstart",
+      "Hardware and configuration advice in the shape of GKE Inference Quickstart. Available "
+      "now: the lists it works from. 'models list': the catalog's models (size, layers, context, "
+      "weight and KV-cache bytes). 'accelerators list': memory, bandwidth, peak TFLOP/s and "
+      "prices per cloud and pricing model (on-demand, spot, 1-year-cud, 3-years-cud), each with "
+      "its date and source. 'use-cases list': GIQ's workloads and their average input and "
+      "output tokens. Costs use GIQ's formula: $/output token = $/s / (input tok/s / R + "
+      "output tok/s), $/input token = that / R, R = 4. Not yet available: profiles, benchmarks, "
+      "manifests, report, calibrate (docs/quickstart.md).");
+  qs->require_subcommand(1);
+  add_list(*qs, "models", "List the catalog's models (with --catalog files)", Listing::kModels,
+           exit_code);
+  add_list(*qs, "accelerators",
+           "List the catalog's accelerators with their prices (with --catalog and --prices files)",
+           Listing::kAccelerators, exit_code);
+  add_list(*qs, "use-cases", "List GIQ's use cases (average input and output tokens)",
+           Listing::kUseCases, exit_code);
+}
+
+}  // namespace kgai::cli

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <iterator>
 #include <utility>
 
@@ -11,11 +12,18 @@ namespace kgai::http {
 
 namespace {}  // namespace
 
-std::string_view find_header(const std::vector<Header>& headers, std::string_view name) {
+std::string_view find_header(std::span<const Header> headers, std::string_view name) {
   for (const Header& header : headers) {
     if (ascii_iequals(header.name, name)) return header.value;
   }
   return {};
+}
+
+std::optional<uint64_t> parse_content_length(std::string_view value) {
+  uint64_t n = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+  if (value.empty() || ec != std::errc{} || end != value.data() + value.size()) return std::nullopt;
+  return n;
 }
 
 std::string_view Request::path() const {

@@ -2,6 +2,9 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,7 +17,10 @@ struct Header {
 };
 
 // Case-insensitive lookup; returns "" when absent.
-std::string_view find_header(const std::vector<Header>& headers, std::string_view name);
+std::string_view find_header(std::span<const Header> headers, std::string_view name);
+
+// A Content-Length value: decimal digits only (no sign, no spaces); nullopt otherwise.
+std::optional<uint64_t> parse_content_length(std::string_view value);
 
 struct Request {
   std::string method = "GET";

@@ -6,7 +6,6 @@
 #include <fmt/format.h>
 #include <xxhash.h>
 
-#include "common/ascii.h"
 #include "common/utf8.h"
 #include "gateway/gateway_metrics.h"
 #include "gateway/model_rewrite.h"
@@ -28,13 +27,6 @@ double seconds_since(SteadyTime t) {
 std::mt19937_64& thread_rng() {
   thread_local std::mt19937_64 rng(std::random_device{}());
   return rng;
-}
-
-std::string_view find(std::span<const http::Header> headers, std::string_view name) {
-  for (const auto& h : headers) {
-    if (ascii_iequals(h.name, name)) return h.value;
-  }
-  return {};
 }
 
 // Client-chosen keys the gateway keeps (a fairness flow while queued, a session in an LRU of
@@ -140,7 +132,8 @@ std::optional<Rejection> DirectedRequest::read(ApiKind api, std::span<const http
   if (!parsed) return Rejection{400, parsed.error().message};
   info_ = std::move(*parsed);
   read_headers(headers);
-  const std::string_view rewrite_header = find(headers, "x-gateway-model-name-rewrite");
+  const std::string_view rewrite_header =
+      http::find_header(headers, "x-gateway-model-name-rewrite");
   if (!rewrite_header.empty()) {
     if (auto why = invalid_model_name(rewrite_header)) {
       return Rejection{400, fmt::format("x-gateway-model-name-rewrite {}", *why)};
@@ -169,7 +162,7 @@ void DirectedRequest::read_headers(std::span<const http::Header> headers) {
   // from a client is priority 0 and labelled "other", so clients cannot mint label values.
   const std::string_view objective = d.options_.objective_header.empty()
                                          ? std::string_view()
-                                         : find(headers, d.options_.objective_header);
+                                         : http::find_header(headers, d.options_.objective_header);
   if (!objective.empty()) {
     info_.objective = std::string(GatewayMetrics::kOther);
     for (const auto& o : d.config_.objectives) {
@@ -179,10 +172,10 @@ void DirectedRequest::read_headers(std::span<const http::Header> headers) {
       }
     }
   }
-  info_.fairness_id = bounded_key(find(headers, "x-gateway-inference-fairness-id"));
+  info_.fairness_id = bounded_key(http::find_header(headers, "x-gateway-inference-fairness-id"));
   if (info_.fairness_id.empty()) info_.fairness_id = "default-flow";
   if (!d.config_.session_header.empty()) {
-    info_.session_id = bounded_key(find(headers, d.config_.session_header));
+    info_.session_id = bounded_key(http::find_header(headers, d.config_.session_header));
   }
 }
 
@@ -265,8 +258,6 @@ const EndpointState* DirectedRequest::next_attempt() {
   if (next_rank_ >= ranked_.size() || next_rank_ >= static_cast<size_t>(d.options_.max_attempts)) {
     return nullptr;
   }
-  if (failed_before_ && d.events_ && endpoint_) d.events_->retry(endpoint_->endpoint->address);
-  failed_before_ = false;
   endpoint_index_ = ranked_[next_rank_++];
   endpoint_ = &snapshot_->endpoints[endpoint_index_];
   load_ = endpoint_->load;
@@ -292,8 +283,10 @@ bool DirectedRequest::attempt_failed(std::string_view why, bool count_failure) {
   if (!endpoint_) return false;
   if (count_failure) d.outliers_.failure(*snapshot_, endpoint_index_, Clock::now());
   last_error_ = fmt::format("{}: {}", endpoint_->endpoint->address, why);
-  failed_before_ = true;
-  return can_retry();
+  // A retry follows exactly when another endpoint is left: the failed one is reported now.
+  if (!can_retry()) return false;
+  if (d.events_) d.events_->retry(endpoint_->endpoint->address);
+  return true;
 }
 
 bool DirectedRequest::can_retry() const {
@@ -317,7 +310,6 @@ Rejection DirectedRequest::exhausted(int status) const {
 }
 
 void DirectedRequest::response_started(int status, std::string_view content_type) {
-  status_ = status;
   usage_.emplace(ResponseUsageReader::body_of(content_type));
   if (!endpoint_) return;
   if (endpoint_failure_status(status)) {

@@ -174,8 +174,7 @@ class DirectedRequest {
   std::optional<Rejection> schedule(bool trace = false);
 
   // The endpoint of the next attempt (its in-flight count raised until the attempt ends), or
-  // null when none is left (the ranking is exhausted or max_attempts tried). After a failed
-  // attempt, reports a retry.
+  // null when none is left (the ranking is exhausted or max_attempts tried).
   const EndpointState* next_attempt();
   // The ranked endpoints a data plane may name at once (primary first), at most
   // max_attempts. Valid after schedule().
@@ -187,7 +186,7 @@ class DirectedRequest {
 
   // The current attempt failed before anything reached the client: counts towards the
   // endpoint's ejection when `count_failure`, remembers `why`, releases its slot. Returns true
-  // when another attempt may follow (next_attempt() then gives it).
+  // when another attempt may follow (next_attempt() then gives it), and reports the retry.
   bool attempt_failed(std::string_view why, bool count_failure = true);
   // Another endpoint is left to try after the current one.
   bool can_retry() const;
@@ -241,13 +240,11 @@ class DirectedRequest {
   std::vector<uint32_t> ranked_;
   std::vector<std::string> subset_;  // restrict_to()
   size_t next_rank_ = 0;
-  bool failed_before_ = false;               // the last attempt failed: the next is a retry
   const EndpointState* endpoint_ = nullptr;  // the current attempt's (in snapshot_)
   uint32_t endpoint_index_ = 0;
   std::shared_ptr<EndpointLoad> load_;  // the slot held on the current endpoint
   std::optional<uint64_t> ticket_;
   std::string last_error_;
-  int status_ = 0;
   std::optional<double> ttft_;
   std::optional<ResponseUsageReader> usage_;  // from response_started
   bool finished_ = false;

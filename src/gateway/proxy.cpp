@@ -1,7 +1,5 @@
 #include "gateway/proxy.h"
 
-#include <charconv>
-
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -209,11 +207,7 @@ void Call::on_headers(int status, std::vector<http::Header> headers) {
   out.reserve(headers.size() + 2);
   std::optional<uint64_t> length;
   for (auto& h : headers) {
-    if (ascii_iequals(h.name, "content-length")) {
-      uint64_t n = 0;
-      auto [end, ec] = std::from_chars(h.value.data(), h.value.data() + h.value.size(), n);
-      if (ec == std::errc{} && end == h.value.data() + h.value.size()) length = n;
-    }
+    if (ascii_iequals(h.name, "content-length")) length = http::parse_content_length(h.value);
     if (!hop_by_hop(h.name) && !reserved_response_header(h.name)) out.push_back(std::move(h));
   }
   if (p.director->options().expose_debug) {

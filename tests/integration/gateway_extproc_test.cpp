@@ -40,20 +40,7 @@ class GatewayExtProcE2E : public ::testing::Test {
   void start(int replicas, std::vector<std::string> gateway_args = {},
              std::vector<std::string> sim_args = {}, std::string endpoints = "") {
     if (replicas > 0) {
-      std::vector<std::string> args = {"sim",
-                                       "--host",
-                                       "127.0.0.1",
-                                       "--port",
-                                       "0",
-                                       "--replicas",
-                                       std::to_string(replicas),
-                                       "--time-scale",
-                                       "10",
-                                       "--seed",
-                                       "1"};
-      args.insert(args.end(), sim_args.begin(), sim_args.end());
-      sim_ = std::make_unique<testing::KgaiProcess>(args);
-      sim_ports_ = sim_->wait_for_ports(static_cast<size_t>(replicas));
+      sim_ = start_sims(replicas, sim_args, sim_ports_);
       ASSERT_EQ(sim_ports_.size(), static_cast<size_t>(replicas)) << sim_->output();
     }
     for (uint16_t p : sim_ports_) {

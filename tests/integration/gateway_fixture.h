@@ -17,25 +17,26 @@
 
 namespace kgai {
 
+// `kgai sim` with `replicas` replicas on free loopback ports (time scale 10, seed 1, then
+// `extra` flags); their ports go to `ports` (fewer than asked when it failed to start).
+inline std::unique_ptr<testing::KgaiProcess> start_sims(int replicas,
+                                                        const std::vector<std::string>& extra,
+                                                        std::vector<uint16_t>& ports) {
+  std::vector<std::string> args = {
+      "sim",          "--host", "127.0.0.1", "--port", "0", "--replicas", std::to_string(replicas),
+      "--time-scale", "10",     "--seed",    "1"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  auto sim = std::make_unique<testing::KgaiProcess>(args);
+  ports = sim->wait_for_ports(static_cast<size_t>(replicas));
+  return sim;
+}
+
 class GatewayE2E : public ::testing::Test {
  protected:
   // Starts `replicas` simulated servers and a gateway in front of them (plus `extra` endpoints).
   void start(int replicas, std::vector<std::string> sim_args = {},
              std::vector<std::string> gateway_args = {}, std::string extra = "") {
-    std::vector<std::string> args = {"sim",
-                                     "--host",
-                                     "127.0.0.1",
-                                     "--port",
-                                     "0",
-                                     "--replicas",
-                                     std::to_string(replicas),
-                                     "--time-scale",
-                                     "10",
-                                     "--seed",
-                                     "1"};
-    args.insert(args.end(), sim_args.begin(), sim_args.end());
-    sim_ = std::make_unique<testing::KgaiProcess>(args);
-    sim_ports_ = sim_->wait_for_ports(static_cast<size_t>(replicas));
+    sim_ = start_sims(replicas, sim_args, sim_ports_);
     ASSERT_EQ(sim_ports_.size(), static_cast<size_t>(replicas)) << sim_->output();
     std::string endpoints = extra;
     for (uint16_t p : sim_ports_) {

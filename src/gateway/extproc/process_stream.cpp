@@ -16,49 +16,49 @@ grpc::Status status_of(const StreamEnd& end) {
   return grpc::Status::CANCELLED;
 }
 
-// The logic's flow-control outcome, handed back to its stream on the context's work queue:
-// the outcome may fire on a thread that holds another stream's lock (or this one's, for
-// kCancelled, which comes from the stream's own abandon() and needs nothing done).
+// The logic's flow-control outcome, handed back to its stream on the context's work queue: it
+// may fire on a thread that holds another stream's lock (or this one's, for kCancelled, which
+// comes from the stream's own abandon() and needs nothing done). It holds no pointer to the
+// stream, only weak ones: the stream may be gone when the outcome fires.
 DirectedRequest::DequeuedCallback hand_back(std::weak_ptr<StreamContext> context,
-                                            std::weak_ptr<ProcessStream> stream,
-                                            std::function<void(FlowOutcome)> deliver) {
-  return [context, stream, deliver = std::move(deliver)](FlowOutcome outcome) {
+                                            std::weak_ptr<ProcessStream> stream) {
+  return [context, stream](FlowOutcome outcome) {
     if (outcome == FlowOutcome::kCancelled) return;
-    auto c = context.lock();
-    if (!c) return;
-    c->deferred.post([stream, deliver, outcome] {
-      if (auto s = stream.lock()) deliver(outcome);
-    });
+    if (auto c = context.lock()) {
+      c->deferred.post([stream, outcome] {
+        if (auto s = stream.lock()) s->dequeued(outcome);
+      });
+    }
   };
 }
 
 }  // namespace
 
 ProcessStream* ProcessStream::start(std::shared_ptr<StreamContext> context) {
-  auto stream = std::make_shared<ProcessStream>(std::move(context));
+  auto stream = std::make_shared<ProcessStream>(context);
   stream->self_ = stream;
+  // Before the first read: no request can be queued earlier.
+  stream->logic_.set_on_dequeued(hand_back(context, stream));
   stream->kick();
   return stream.get();
 }
 
 ProcessStream::ProcessStream(std::shared_ptr<StreamContext> context)
     : context_(std::move(context)),
-      logic_(context_->director, context_->options, context_->counters,
-             // Bound after construction: weak_from_this() is empty until make_shared returns.
-             [this](FlowOutcome outcome) {
-               hand_back(context_, weak_from_this(), [this](FlowOutcome o) {
-                 {
-                   std::lock_guard lock(mutex_);
-                   if (!finish_called_) logic_.dequeued(o);
-                 }
-                 kick();
-               })(outcome);
-             }) {
+      logic_(context_->director, context_->options, context_->counters, {}) {
   context_->counters.open.fetch_add(1, std::memory_order_relaxed);
   context_->counters.total.fetch_add(1, std::memory_order_relaxed);
 }
 
 ProcessStream::~ProcessStream() { context_->counters.open.fetch_sub(1, std::memory_order_relaxed); }
+
+void ProcessStream::dequeued(FlowOutcome outcome) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!finish_called_) logic_.dequeued(outcome);
+  }
+  kick();
+}
 
 void ProcessStream::OnReadDone(bool ok) {
   {

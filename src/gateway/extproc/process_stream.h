@@ -40,6 +40,9 @@ class ProcessStream final
   void OnCancel() override;
   void OnDone() override;
 
+  // A flow-control outcome for this stream's queued request, on the work queue's thread.
+  void dequeued(FlowOutcome outcome);
+
  private:
   // Starts the next write, read or the Finish the state calls for (lock not held).
   void kick();

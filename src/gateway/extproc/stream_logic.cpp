@@ -1,7 +1,5 @@
 #include "gateway/extproc/stream_logic.h"
 
-#include <charconv>
-
 #include <fmt/format.h>
 
 #include "common/log.h"
@@ -24,14 +22,6 @@ std::optional<ApiKind> inference_api(const std::vector<http::Header>& headers) {
   if (path == "/v1/completions") return ApiKind::kCompletions;
   if (path == "/v1/chat/completions") return ApiKind::kChatCompletions;
   return std::nullopt;
-}
-
-std::optional<uint64_t> content_length(const std::vector<http::Header>& headers) {
-  const std::string_view text = http::find_header(headers, "content-length");
-  uint64_t n = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (text.empty() || ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
-  return n;
 }
 
 bool buffered(BodyMode mode) { return mode == Mode::BUFFERED || mode == Mode::BUFFERED_PARTIAL; }
@@ -109,7 +99,7 @@ void StreamLogic::on_request_headers(const pb::ProcessingRequest& message) {
   request_.emplace(director_);
   has_body_ = !message.request_headers().end_of_stream();
   api_ = has_body_ ? inference_api(headers_) : std::nullopt;
-  const auto length = content_length(headers_);
+  const auto length = http::parse_content_length(http::find_header(headers_, "content-length"));
   if (!api_) {
     // Nothing to read in the body: routed on its headers and the pool's load, at once.
     request_->read_opaque(headers_, length.value_or(0));

@@ -69,6 +69,12 @@ class StreamLogic {
   StreamLogic(std::shared_ptr<Director> director, const StreamOptions& options,
               StreamCounters& counters, DirectedRequest::DequeuedCallback on_dequeued);
 
+  // Replaces `on_dequeued` (an owner that can only build it once it exists itself). Before
+  // the first message.
+  void set_on_dequeued(DirectedRequest::DequeuedCallback on_dequeued) {
+    on_dequeued_ = std::move(on_dequeued);
+  }
+
   // One message from Envoy.
   void on_message(const pb::ProcessingRequest& message);
   // Envoy half-closed the stream: nothing more comes.

@@ -73,27 +73,7 @@ null=$(realpath "$null")
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 mkdir -p "$out"
 
-pids=()
-stop_all() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  pids=()
-}
-trap stop_all EXIT
-stop_one() {  # pid
-  kill "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-  local keep=()
-  for p in "${pids[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
-  pids=("${keep[@]}")
-}
-wait_line() {  # file pattern count
-  for _ in $(seq 200); do
-    (($(grep -c "$2" "$1" 2>/dev/null || true) >= ${3:-1})) && return 0
-    sleep 0.05
-  done
-  return 1
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib/processes.sh"
 
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(uname -r), $(free -g | awk '/^Mem:/ { print $2 }') GiB"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"

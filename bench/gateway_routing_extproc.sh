@@ -76,29 +76,7 @@ echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "kgai sim ${sim_args[*]}"
 echo "kgai perf --config perf.yaml --seed $seed: shared_prefix $groups groups x $system_prompt_len-token system prompts, $question_len-token questions, $output_len output tokens, $rate req/s for $duration s; files: $out"
 
-pids=()
-stop_all() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  pids=()
-}
-trap stop_all EXIT
-wait_line() {  # file pattern count
-  for _ in $(seq 200); do
-    (($(grep -c "$2" "$1" 2>/dev/null || true) >= ${3:-1})) && return 0
-    sleep 0.05
-  done
-  return 1
-}
-sum_counter() {  # name urls...
-  local name=$1 total=0 v
-  shift
-  for u in "$@"; do
-    v=$(curl -sf "$u/metrics" | awk -v n="$name" '$1 ~ "^"n"([{]|$)" { s += $2 } END { print s + 0 }')
-    total=$(awk -v a="$total" -v b="$v" 'BEGIN { print a + b }')
-  done
-  echo "$total"
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib/processes.sh"
 
 declare -A hit ttft50 ttft99 fails violations
 run() {  # dataplane(proxy|extproc) round

@@ -35,19 +35,19 @@ struct Targets {
 // The workload the figures are for. Lengths are tokens; the means are what GIQ calls average
 // input and output length.
 struct WorkloadShape {
-  std::string name;           // a use case id, "lengths" (--input-len/--output-len) or a dataset path
+  std::string name;  // a use case id, "lengths" (--input-len/--output-len) or a dataset path
   std::string input_length;   // as sim::LengthDistribution text, e.g. "128" or "lognormal:230,0.8"
   std::string output_length;  // same
   double mean_input_tokens = 0;
   double mean_output_tokens = 0;
-  int max_input_tokens = 0;   // the longest request the setup must hold
+  int max_input_tokens = 0;  // the longest request the setup must hold
   int max_output_tokens = 0;
 };
 
 // One simulated load level: its throughput and latency percentiles.
 struct OperatingPoint {
-  double offered_rate = 0;        // requests/s sent (0 for a closed loop)
-  int concurrency = 0;            // clients (closed loop), 0 for an open loop
+  double offered_rate = 0;         // requests/s sent (0 for a closed loop)
+  int concurrency = 0;             // clients (closed loop), 0 for an open loop
   double requests_per_second = 0;  // achieved
   double input_tokens_per_second = 0;
   double output_tokens_per_second = 0;

@@ -34,37 +34,24 @@ nlohmann::json distribution(const stats::Samples& s) {
   return j;
 }
 
-struct Collector {
-  stats::Samples ttft, tpot, ntpot, itl, e2e, queue, prompt_len, output_len;
-  uint64_t successes = 0;
-  uint64_t input_tokens = 0;
-  uint64_t output_tokens = 0;
-  double last_finish = 0;
-
-  void on_step(const StepOutput& step) {
-    for_each_token_gap(step, [this](double gap, uint64_t count) { itl.add(gap, count); });
-  }
-
-  void on_finished(const FinishedRequest& r) {
-    ++successes;
-    input_tokens += static_cast<uint64_t>(r.prompt_tokens);
-    output_tokens += static_cast<uint64_t>(r.output_tokens);
-    const double e2e_s = r.finished - r.arrival;
-    e2e.add(e2e_s);
-    ttft.add(r.first_token - r.arrival);
-    queue.add(r.first_scheduled - r.arrival);
-    if (r.output_tokens > 1) tpot.add((r.finished - r.first_token) / (r.output_tokens - 1));
-    ntpot.add(e2e_s / r.output_tokens);
-    prompt_len.add(r.prompt_tokens);
-    output_len.add(r.output_tokens);
-    last_finish = std::max(last_finish, r.finished);
-  }
-};
+void record_finished(OfflineRun& run, const FinishedRequest& r) {
+  ++run.successes;
+  run.input_tokens += static_cast<uint64_t>(r.prompt_tokens);
+  run.output_tokens += static_cast<uint64_t>(r.output_tokens);
+  const double e2e_s = r.finished - r.arrival;
+  run.e2e.add(e2e_s);
+  run.ttft.add(r.first_token - r.arrival);
+  run.queue.add(r.first_scheduled - r.arrival);
+  if (r.output_tokens > 1) run.tpot.add((r.finished - r.first_token) / (r.output_tokens - 1));
+  run.ntpot.add(e2e_s / r.output_tokens);
+  run.prompt_len.add(r.prompt_tokens);
+  run.output_len.add(r.output_tokens);
+  run.span = std::max(run.span, r.finished);
+}
 
 }  // namespace
 
-Result<nlohmann::json> run_offline(const OfflineOptions& options,
-                                   const catalog::LatencyModel& latency) {
+Result<OfflineRun> simulate(const OfflineOptions& options, const catalog::LatencyModel& latency) {
   const WorkloadSpec& w = options.workload;
   if ((w.rate > 0) == (w.concurrency > 0))
     return fail("set exactly one of --rate or --concurrency");
@@ -77,9 +64,12 @@ Result<nlohmann::json> run_offline(const OfflineOptions& options,
   const int max_len = options.engine.max_model_len;
   const int prefix = spec.shared_prefix_groups > 0 ? spec.shared_prefix_len : 0;
   if (prefix + 2 > max_len) return fail("--shared-prefix-len leaves no room under max_model_len");
-  spec.input.set_max(std::max(1, std::min(spec.input.max_value(), max_len / 2 - prefix)));
-  spec.output.set_max(
-      std::max(1, std::min(spec.output.max_value(), max_len - prefix - spec.input.max_value())));
+  // Bounded lengths that fit are left alone; otherwise the prompt gets at most half the room.
+  if (int64_t{prefix} + spec.input_upper_bound() + spec.output_upper_bound() > max_len) {
+    spec.input.set_max(std::max(1, std::min(spec.input.max_value(), max_len / 2 - prefix)));
+    spec.output.set_max(
+        std::max(1, std::min(spec.output.max_value(), max_len - prefix - spec.input.max_value())));
+  }
   WorkloadGenerator generator(spec, options.engine.block_size,
                               options.engine.enable_prefix_caching);
   const double frontend = latency.frontend_seconds();
@@ -92,8 +82,8 @@ Result<nlohmann::json> run_offline(const OfflineOptions& options,
   };
   std::deque<Pending> frontend_queue;
   VirtualClock clock;
-  Collector collector;
-  uint64_t generated = 0;
+  OfflineRun run;
+  uint64_t& generated = run.generated;
   uint64_t next_id = 1;
   const auto limit_reached = [&](double arrival) {
     return (w.num_requests > 0 && generated >= static_cast<uint64_t>(w.num_requests)) ||
@@ -116,9 +106,6 @@ Result<nlohmann::json> run_offline(const OfflineOptions& options,
     for (int i = 0; i < w.concurrency; ++i) arrive(0.0);
   }
 
-  // Engine-wide statistics.
-  double kv_time_weighted = 0, kv_peak = 0, batch_sum = 0, busy_time = 0;
-  uint64_t steps = 0;
   double next_progress = 1.0;
 
   while (true) {
@@ -150,28 +137,42 @@ Result<nlohmann::json> run_offline(const OfflineOptions& options,
     }
     const StepOutput& step = engine.step(clock.now());
     if (step.num_scheduled == 0) return fail("the engine could not schedule any request");
-    ++steps;
-    batch_sum += step.num_scheduled;
-    busy_time += step.duration;
+    ++run.steps;
+    run.batch_sum += step.num_scheduled;
+    run.busy_time += step.duration;
     clock.advance_by(step.duration);
-    kv_time_weighted += engine.kv_usage() * step.duration;
-    kv_peak = std::max(kv_peak, engine.kv_usage());
-    collector.on_step(step);
+    run.kv_time_weighted += engine.kv_usage() * step.duration;
+    run.kv_peak = std::max(run.kv_peak, engine.kv_usage());
+    // The gauges as vLLM exports them after a step, held for the step's duration.
+    run.running_time_weighted += engine.num_running() * step.duration;
+    run.waiting_time_weighted += engine.num_waiting() * step.duration;
+    for_each_token_gap(step, [&run](double gap, uint64_t count) { run.itl.add(gap, count); });
     for (const FinishedRequest& f : step.finished) {
-      collector.on_finished(f);
+      record_finished(run, f);
+      if (options.on_finished) options.on_finished(f);
       if (w.concurrency > 0) arrive(f.finished);  // closed loop: the client sends again
     }
     if (options.progress && clock.now() >= next_progress) {
-      options.progress(clock.now(), collector.successes);
+      options.progress(clock.now(), run.successes);
       next_progress = clock.now() + 1.0;
     }
   }
 
-  const double wall =
+  run.counters = engine.counters();
+  run.wall_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
-  const double span = collector.last_finish;  // the run starts at t = 0
+  return run;
+}
+
+nlohmann::json summarize(const OfflineRun& run, const OfflineOptions& options) {
+  const WorkloadSpec& w = options.workload;
+  const double span = run.span;  // the run starts at t = 0
   const double per_sec = span > 0 ? 1.0 / span : 0.0;
-  const EngineCounters& c = engine.counters();
+  const uint64_t generated = run.generated;
+  const double wall = run.wall_seconds;
+  const EngineCounters& c = run.counters;
+  const uint64_t steps = run.steps;
+  const double busy_time = run.busy_time;
 
   nlohmann::json summary;
   summary["load_summary"] = {
@@ -181,23 +182,23 @@ Result<nlohmann::json> run_offline(const OfflineOptions& options,
       {"achieved_rate", span > 0 ? static_cast<double>(generated) / span : 0.0},
   };
   nlohmann::json latency_json;
-  latency_json["time_to_first_token"] = distribution(collector.ttft);
-  latency_json["time_per_output_token"] = distribution(collector.tpot);
-  latency_json["normalized_time_per_output_token"] = distribution(collector.ntpot);
-  latency_json["inter_token_latency"] = distribution(collector.itl);
-  latency_json["request_latency"] = distribution(collector.e2e);
-  latency_json["queue_time"] = distribution(collector.queue);
+  latency_json["time_to_first_token"] = distribution(run.ttft);
+  latency_json["time_per_output_token"] = distribution(run.tpot);
+  latency_json["normalized_time_per_output_token"] = distribution(run.ntpot);
+  latency_json["inter_token_latency"] = distribution(run.itl);
+  latency_json["request_latency"] = distribution(run.e2e);
+  latency_json["queue_time"] = distribution(run.queue);
   summary["successes"] = {
-      {"count", collector.successes},
+      {"count", run.successes},
       {"latency", latency_json},
       {"throughput",
-       {{"requests_per_sec", collector.successes * per_sec},
-        {"input_tokens_per_sec", static_cast<double>(collector.input_tokens) * per_sec},
-        {"output_tokens_per_sec", static_cast<double>(collector.output_tokens) * per_sec},
+       {{"requests_per_sec", run.successes * per_sec},
+        {"input_tokens_per_sec", static_cast<double>(run.input_tokens) * per_sec},
+        {"output_tokens_per_sec", static_cast<double>(run.output_tokens) * per_sec},
         {"total_tokens_per_sec",
-         static_cast<double>(collector.input_tokens + collector.output_tokens) * per_sec}}},
-      {"prompt_len", distribution(collector.prompt_len)},
-      {"output_len", distribution(collector.output_len)},
+         static_cast<double>(run.input_tokens + run.output_tokens) * per_sec}}},
+      {"prompt_len", distribution(run.prompt_len)},
+      {"output_len", distribution(run.output_len)},
   };
   summary["failures"] = {{"count", 0}};
   summary["engine"] = {
@@ -209,9 +210,11 @@ Result<nlohmann::json> run_offline(const OfflineOptions& options,
       {"prefix_cache_hits", c.prefix_hits},
       {"prefix_cache_hit_rate",
        c.prefix_queries ? static_cast<double>(c.prefix_hits) / c.prefix_queries : 0.0},
-      {"mean_batch_size", steps ? batch_sum / steps : 0.0},
-      {"mean_kv_cache_usage", busy_time > 0 ? kv_time_weighted / busy_time : 0.0},
-      {"peak_kv_cache_usage", kv_peak},
+      {"mean_batch_size", steps ? run.batch_sum / steps : 0.0},
+      {"mean_kv_cache_usage", busy_time > 0 ? run.kv_time_weighted / busy_time : 0.0},
+      {"peak_kv_cache_usage", run.kv_peak},
+      {"mean_requests_running", run.mean_running()},
+      {"mean_requests_waiting", run.mean_waiting()},
       {"num_gpu_blocks", options.engine.num_gpu_blocks},
       {"block_size", options.engine.block_size},
   };
@@ -220,6 +223,13 @@ Result<nlohmann::json> run_offline(const OfflineOptions& options,
       {"simulated_requests_per_wall_second", wall > 0 ? generated / wall : 0.0},
   };
   return summary;
+}
+
+Result<nlohmann::json> run_offline(const OfflineOptions& options,
+                                   const catalog::LatencyModel& latency) {
+  auto run = simulate(options, latency);
+  if (!run) return fail(run.error());
+  return summarize(*run, options);
 }
 
 }  // namespace kgai::sim

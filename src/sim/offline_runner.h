@@ -3,12 +3,14 @@
 // reads simulated and measured runs.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 
 #include <nlohmann/json_fwd.hpp>
 
 #include "catalog/latency_model.h"
 #include "common/result.h"
+#include "common/stats.h"
 #include "sim/engine.h"
 #include "sim/workload.h"
 
@@ -20,9 +22,45 @@ struct OfflineOptions {
   // Called about once per simulated second of progress with (simulated seconds, finished
   // requests); may be empty.
   std::function<void(double, uint64_t)> progress;
+  // Called for every finished request (e.g. to count those meeting latency targets); may be
+  // empty.
+  std::function<void(const FinishedRequest&)> on_finished;
 };
 
-// Runs the workload to completion (every generated request finishes) and returns the summary.
+// What one virtual-time run measured: full distributions (seconds) and engine-wide figures.
+struct OfflineRun {
+  stats::Samples ttft, tpot, ntpot, itl, e2e, queue, prompt_len, output_len;
+  uint64_t generated = 0;
+  uint64_t successes = 0;
+  uint64_t input_tokens = 0;
+  uint64_t output_tokens = 0;
+  double span = 0;  // simulated seconds from t = 0 to the last request's end
+  uint64_t steps = 0;
+  double busy_time = 0;
+  double batch_sum = 0;
+  double kv_peak = 0;
+  // Integrals over simulated time (value x seconds), for time averages over `span`.
+  double kv_time_weighted = 0;  // over busy time only
+  double running_time_weighted = 0;
+  double waiting_time_weighted = 0;
+  EngineCounters counters;
+  double wall_seconds = 0;
+
+  double requests_per_second() const { return span > 0 ? successes / span : 0.0; }
+  double input_tokens_per_second() const { return span > 0 ? input_tokens / span : 0.0; }
+  double output_tokens_per_second() const { return span > 0 ? output_tokens / span : 0.0; }
+  double mean_running() const { return span > 0 ? running_time_weighted / span : 0.0; }
+  double mean_waiting() const { return span > 0 ? waiting_time_weighted / span : 0.0; }
+};
+
+// Runs the workload to completion (every generated request finishes).
+Result<OfflineRun> simulate(const OfflineOptions& options, const catalog::LatencyModel& latency);
+
+// The run in Inference Perf's stage layout (load_summary, successes{latency, throughput},
+// failures) plus kgai's engine and runtime figures.
+nlohmann::json summarize(const OfflineRun& run, const OfflineOptions& options);
+
+// simulate() then summarize().
 Result<nlohmann::json> run_offline(const OfflineOptions& options,
                                    const catalog::LatencyModel& latency);
 

@@ -104,6 +104,20 @@ int LengthDistribution::sample(std::mt19937_64& rng) const {
   return static_cast<int>(std::clamp<int64_t>(n, 1, max_));
 }
 
+int LengthDistribution::upper_bound() const {
+  const auto capped = [this](double v) {
+    return static_cast<int>(std::clamp<int64_t>(std::llround(v), 1, max_));
+  };
+  switch (kind_) {
+    case Kind::kFixed:
+      return capped(a_);
+    case Kind::kUniform:
+      return capped(b_);
+    default:
+      return max_;
+  }
+}
+
 double LengthDistribution::mean() const {
   switch (kind_) {
     case Kind::kUniform:
@@ -111,6 +125,20 @@ double LengthDistribution::mean() const {
     default:
       return a_;
   }
+}
+
+int WorkloadSpec::input_upper_bound() const {
+  if (!samples || samples->empty()) return input.upper_bound();
+  int most = 1;
+  for (const LengthSample& s : *samples) most = std::max(most, s.input_tokens);
+  return std::min(most, input.max_value());
+}
+
+int WorkloadSpec::output_upper_bound() const {
+  if (!samples || samples->empty()) return output.upper_bound();
+  int most = 1;
+  for (const LengthSample& s : *samples) most = std::max(most, s.output_tokens);
+  return std::min(most, output.max_value());
 }
 
 WorkloadGenerator::WorkloadGenerator(const WorkloadSpec& spec, int block_size, bool hash_blocks)
@@ -125,8 +153,16 @@ double WorkloadGenerator::next_gap() { return gaps_(rng_); }
 void WorkloadGenerator::next(GeneratedRequest& out) {
   const uint64_t index = counter_++;
   const int prefix = spec_.shared_prefix_groups > 0 ? spec_.shared_prefix_len : 0;
-  out.prompt_tokens = prefix + spec_.input.sample(rng_);
-  out.output_tokens = spec_.output.sample(rng_);
+  if (spec_.samples && !spec_.samples->empty()) {
+    const auto& samples = *spec_.samples;
+    const LengthSample& s =
+        samples[std::uniform_int_distribution<size_t>(0, samples.size() - 1)(rng_)];
+    out.prompt_tokens = prefix + std::clamp(s.input_tokens, 1, spec_.input.max_value());
+    out.output_tokens = std::clamp(s.output_tokens, 1, spec_.output.max_value());
+  } else {
+    out.prompt_tokens = prefix + spec_.input.sample(rng_);
+    out.output_tokens = spec_.output.sample(rng_);
+  }
   out.block_hashes.clear();
   if (!hash_blocks_) return;
   const uint64_t group = prefix ? index % static_cast<uint64_t>(spec_.shared_prefix_groups) : 0;

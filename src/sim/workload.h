@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <random>
 #include <string>
 #include <string_view>
@@ -26,6 +27,9 @@ class LengthDistribution {
   int sample(std::mt19937_64& rng) const;
   double mean() const;
   int max_value() const { return max_; }
+  // The largest value sample() can return: the value of a fixed length, the top of a uniform
+  // range, max_value() for unbounded shapes.
+  int upper_bound() const;
   void set_max(int max) { max_ = max; }
   const std::string& text() const { return text_; }
 
@@ -38,6 +42,13 @@ class LengthDistribution {
   std::string text_;
 };
 
+// One request's lengths as a dataset has them (prompt and answer tokens together, since they
+// are correlated).
+struct LengthSample {
+  int input_tokens = 1;
+  int output_tokens = 1;
+};
+
 struct WorkloadSpec {
   // Exactly one of rate (Poisson arrivals, requests/s) or concurrency (closed loop) is set.
   double rate = 0;
@@ -47,11 +58,18 @@ struct WorkloadSpec {
   int64_t num_requests = 0;
   LengthDistribution input = LengthDistribution::fixed(200);
   LengthDistribution output = LengthDistribution::fixed(60);
+  // When set and not empty, each request draws its lengths from these (uniformly, with
+  // replacement) instead of `input` and `output`, within their max_value() caps.
+  std::shared_ptr<const std::vector<LengthSample>> samples;
   // Requests are spread round-robin over groups that share a system prompt of this length
   // (tokens, before the per-request input).
   int shared_prefix_groups = 0;
   int shared_prefix_len = 0;
   uint64_t seed = 42;
+
+  // The longest prompt (without the shared prefix) and output a request can have.
+  int input_upper_bound() const;
+  int output_upper_bound() const;
 };
 
 // One generated request: its prompt as chained block hashes (no text is needed offline).

@@ -106,5 +106,45 @@ TEST_F(OfflineRunnerTest, RejectsIncompleteWorkloads) {
   EXPECT_FALSE(run_offline(options_, latency_));  // no duration nor count
 }
 
+TEST_F(OfflineRunnerTest, LengthsThatFitTheContextAreNotClamped) {
+  // 3000 + 1000 fit a 4096-token context: the prompt keeps its length, though it is more than
+  // half the context.
+  options_.workload.concurrency = 4;
+  options_.workload.num_requests = 8;
+  options_.workload.input = LengthDistribution::fixed(3000);
+  options_.workload.output = LengthDistribution::fixed(1000);
+  auto run = simulate(options_, latency_);
+  ASSERT_TRUE(run) << run.error().message;
+  EXPECT_EQ(run->prompt_len.min(), 3000);
+  EXPECT_EQ(run->output_len.min(), 1000);
+  // Unbounded shapes still get the safe split.
+  options_.workload.input = *LengthDistribution::parse("exponential:3000");
+  run = simulate(options_, latency_);
+  ASSERT_TRUE(run) << run.error().message;
+  EXPECT_LE(run->prompt_len.max() + run->output_len.max(), 4096);
+}
+
+TEST_F(OfflineRunnerTest, DatasetLengthsAreDrawnAsPairs) {
+  auto samples = std::make_shared<std::vector<LengthSample>>(
+      std::vector<LengthSample>{{100, 7}, {300, 11}, {50, 3}});
+  options_.workload.samples = samples;
+  options_.workload.rate = 20;
+  options_.workload.num_requests = 300;
+  uint64_t seen_other = 0;
+  options_.on_finished = [&](const FinishedRequest& r) {
+    const bool known = (r.prompt_tokens == 100 && r.output_tokens == 7) ||
+                       (r.prompt_tokens == 300 && r.output_tokens == 11) ||
+                       (r.prompt_tokens == 50 && r.output_tokens == 3);
+    if (!known) ++seen_other;
+  };
+  auto run = simulate(options_, latency_);
+  ASSERT_TRUE(run) << run.error().message;
+  EXPECT_EQ(run->successes, 300u);
+  EXPECT_EQ(seen_other, 0u);
+  EXPECT_EQ(run->prompt_len.min(), 50);
+  EXPECT_EQ(run->prompt_len.max(), 300);
+  EXPECT_GT(run->mean_running(), 0.0);
+}
+
 }  // namespace
 }  // namespace kgai::sim

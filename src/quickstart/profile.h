@@ -49,6 +49,9 @@ struct OperatingPoint {
   double offered_rate = 0;         // requests/s sent (0 for a closed loop)
   int concurrency = 0;             // clients (closed loop), 0 for an open loop
   double requests_per_second = 0;  // achieved
+  // Answers finished per request arrived in the measured window: below 1 the engine fell
+  // behind the load (its queue grew for the whole run), so the point is no steady state.
+  double kept_up = 1;
   double input_tokens_per_second = 0;
   double output_tokens_per_second = 0;
   // At the targets' percentile.

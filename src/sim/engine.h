@@ -97,13 +97,16 @@ struct StepOutput {
 
 // Calls `observe(gap, count)` for the inter-token gaps of a step's tokens (all but each
 // request's first). Gaps equal to the step itself, the common case, come as one call with
-// their count, so consumers can keep exact distributions without a sample per token.
+// their count, so consumers can keep exact distributions without a sample per token. "Equal"
+// allows for rounding: a gap is end - previous end, which differs from the step's duration in
+// the last bits of a double.
 template <typename Observe>
 void for_each_token_gap(const StepOutput& step, Observe&& observe) {
   uint64_t equal_to_step = 0;
+  const double rounding = 1e-12 * (step.end() > 1.0 ? step.end() : 1.0);
   for (const TokenEvent& t : step.tokens) {
     if (t.index == 0) continue;
-    if (t.gap == step.duration) {
+    if (t.gap - step.duration <= rounding && step.duration - t.gap <= rounding) {
       ++equal_to_step;
     } else {
       observe(t.gap, uint64_t{1});

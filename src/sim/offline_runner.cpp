@@ -34,10 +34,12 @@ nlohmann::json distribution(const stats::Samples& s) {
   return j;
 }
 
-void record_finished(OfflineRun& run, const FinishedRequest& r) {
+void record_finished(OfflineRun& run, const FinishedRequest& r, bool samples) {
   ++run.successes;
   run.input_tokens += static_cast<uint64_t>(r.prompt_tokens);
   run.output_tokens += static_cast<uint64_t>(r.output_tokens);
+  run.span = std::max(run.span, r.finished);
+  if (!samples) return;
   const double e2e_s = r.finished - r.arrival;
   run.e2e.add(e2e_s);
   run.ttft.add(r.first_token - r.arrival);
@@ -46,7 +48,6 @@ void record_finished(OfflineRun& run, const FinishedRequest& r) {
   run.ntpot.add(e2e_s / r.output_tokens);
   run.prompt_len.add(r.prompt_tokens);
   run.output_len.add(r.output_tokens);
-  run.span = std::max(run.span, r.finished);
 }
 
 }  // namespace
@@ -55,6 +56,7 @@ Result<OfflineRun> simulate(const OfflineOptions& options, const catalog::Latenc
   const WorkloadSpec& w = options.workload;
   if ((w.rate > 0) == (w.concurrency > 0))
     return fail("set exactly one of --rate or --concurrency");
+  if (!(w.ramp_up >= 0 && w.ramp_up < 1e9)) return fail("--ramp-up must be 0 or more seconds");
   if (w.duration <= 0 && w.num_requests <= 0) return fail("set --duration or --num-requests");
 
   const auto wall_start = std::chrono::steady_clock::now();
@@ -98,12 +100,24 @@ Result<OfflineRun> simulate(const OfflineOptions& options, const catalog::Latenc
     return true;
   };
 
-  double next_arrival = -1;  // open loop only; -1 when done
+  // The next request not released by a finished one: open-loop arrivals, or the clients of a
+  // closed loop starting one by one over the ramp-up. -1 when there is none.
+  double next_arrival = -1;
+  int clients_started = 0;
+  const double client_gap = w.concurrency > 0 ? w.ramp_up / w.concurrency : 0.0;
+  const auto following_arrival = [&](double t) {
+    if (w.rate > 0) {
+      const double next = t + generator.next_gap();
+      return limit_reached(next) ? -1.0 : next;
+    }
+    return clients_started < w.concurrency ? clients_started * client_gap : -1.0;
+  };
   if (w.rate > 0) {
-    next_arrival = generator.next_gap();
-    if (limit_reached(next_arrival)) next_arrival = -1;
+    next_arrival = following_arrival(0.0);
+  } else if (client_gap <= 0) {
+    for (; clients_started < w.concurrency; ++clients_started) arrive(0.0);
   } else {
-    for (int i = 0; i < w.concurrency; ++i) arrive(0.0);
+    next_arrival = 0.0;
   }
 
   double next_progress = 1.0;
@@ -112,8 +126,8 @@ Result<OfflineRun> simulate(const OfflineOptions& options, const catalog::Latenc
     // Move arrivals up to now into the frontend, and frontend requests into the engine.
     while (next_arrival >= 0 && next_arrival <= clock.now()) {
       arrive(next_arrival);
-      double t = next_arrival + generator.next_gap();
-      next_arrival = limit_reached(t) ? -1 : t;
+      if (w.concurrency > 0) ++clients_started;
+      next_arrival = following_arrival(next_arrival);
     }
     while (!frontend_queue.empty() && frontend_queue.front().arrival + frontend <= clock.now()) {
       Pending& p = frontend_queue.front();
@@ -146,9 +160,12 @@ Result<OfflineRun> simulate(const OfflineOptions& options, const catalog::Latenc
     // The gauges as vLLM exports them after a step, held for the step's duration.
     run.running_time_weighted += engine.num_running() * step.duration;
     run.waiting_time_weighted += engine.num_waiting() * step.duration;
-    for_each_token_gap(step, [&run](double gap, uint64_t count) { run.itl.add(gap, count); });
+    if (options.collect_samples) {
+      for_each_token_gap(step, [&run](double gap, uint64_t count) { run.itl.add(gap, count); });
+    }
+    if (options.on_step) options.on_step(step);
     for (const FinishedRequest& f : step.finished) {
-      record_finished(run, f);
+      record_finished(run, f, options.collect_samples);
       if (options.on_finished) options.on_finished(f);
       if (w.concurrency > 0) arrive(f.finished);  // closed loop: the client sends again
     }

@@ -25,6 +25,11 @@ struct OfflineOptions {
   // Called for every finished request (e.g. to count those meeting latency targets); may be
   // empty.
   std::function<void(const FinishedRequest&)> on_finished;
+  // Called after every engine step; may be empty.
+  std::function<void(const StepOutput&)> on_step;
+  // Whether OfflineRun's distributions (ttft ... output_len) are filled. A caller that keeps
+  // its own through on_finished / on_step saves their cost (a sort per percentile asked).
+  bool collect_samples = true;
 };
 
 // What one virtual-time run measured: full distributions (seconds) and engine-wide figures.

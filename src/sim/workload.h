@@ -53,6 +53,9 @@ struct WorkloadSpec {
   // Exactly one of rate (Poisson arrivals, requests/s) or concurrency (closed loop) is set.
   double rate = 0;
   int concurrency = 0;
+  // Closed loop: the clients start one by one over this many seconds instead of all at once
+  // (a synchronized start keeps equal-length requests in lockstep for the whole run).
+  double ramp_up = 0;
   // Stop generating after this many simulated seconds or requests (whichever is set first).
   double duration = 0;
   int64_t num_requests = 0;

@@ -51,7 +51,14 @@ struct Efficiency {
   double per_layer_s = 32e-6;         // t_layer
   double per_request_s = 4e-6;        // t_req
   double allreduce_latency_s = 8e-6;  // per all-reduce when TP > 1
-  double frontend_s = 0.0;            // API server cost a request pays once (HTTP, tokenizer)
+  // vLLM's API server (see sim/frontend.h): a delay every request pays without occupying the
+  // server (network, IPC hops), and the serial CPU of its one process: per request (HTTP,
+  // validation, chat template, hand-off), per prompt token (tokenization) and per output
+  // token (detokenization, the SSE chunk).
+  double frontend_s = 0.0;
+  double frontend_cpu_s = 0.0;
+  double frontend_cpu_per_prompt_token_s = 0.0;
+  double frontend_cpu_per_output_token_s = 0.0;
 };
 
 struct AcceleratorSpec {

@@ -132,6 +132,11 @@ constexpr Field<E> kEfficiencyFields[] = {
     {"per_request_us", false, &non_negative_scaled<E, &E::per_request_s, kMicro>},
     {"allreduce_latency_us", false, &non_negative_scaled<E, &E::allreduce_latency_s, kMicro>},
     {"frontend_ms", false, &non_negative_scaled<E, &E::frontend_s, kMilli>},
+    {"frontend_cpu_ms", false, &non_negative_scaled<E, &E::frontend_cpu_s, kMilli>},
+    {"frontend_cpu_us_per_prompt_token", false,
+     &non_negative_scaled<E, &E::frontend_cpu_per_prompt_token_s, kMicro>},
+    {"frontend_cpu_us_per_output_token", false,
+     &non_negative_scaled<E, &E::frontend_cpu_per_output_token_s, kMicro>},
 };
 
 template <typename Spec, size_t kSize>

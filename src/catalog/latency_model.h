@@ -73,7 +73,8 @@ class LatencyModel {
   // approximation is described in docs/latency-model.md).
   double activation_reserve_bytes(int max_num_batched_tokens, int max_num_seqs) const;
 
-  // API-server overhead a request pays once before its first token.
+  // The API server's fixed delay a request pays once, outside its serial CPU (which
+  // sim/frontend.h models as a queue from the efficiency's frontend_cpu_* costs).
   double frontend_seconds() const;
 
   const ModelSpec& model() const { return model_; }

@@ -279,6 +279,8 @@ struct OfflineFlags {
   std::string output_len = "60";
   int shared_prefix_groups = 0;
   int shared_prefix_len = 0;
+  int turns = 1;
+  double think_time = 0;
   std::string out_file;
   bool quiet = false;
 };
@@ -315,6 +317,12 @@ int offline(EngineFlags& ef, const OfflineFlags& of) {
   w.output = *output;
   w.shared_prefix_groups = of.shared_prefix_groups;
   w.shared_prefix_len = of.shared_prefix_len;
+  w.turns = of.turns;
+  w.think_time = of.think_time;
+  if (auto valid = w.validate(); !valid) {
+    log::error("{}", valid.error().message);
+    return 2;
+  }
   if ((of.shared_prefix_groups > 0) != (of.shared_prefix_len > 0)) {
     log::error("--shared-prefix-groups and --shared-prefix-len go together");
     return 2;
@@ -354,6 +362,8 @@ int offline(EngineFlags& ef, const OfflineFlags& of) {
       {"output_len", w.output.text()},
       {"shared_prefix_groups", w.shared_prefix_groups},
       {"shared_prefix_len", w.shared_prefix_len},
+      {"multi_turn", w.turns},
+      {"think_time", w.think_time},
       {"seed", ef.seed},
   };
   const std::string text = summary->dump(2);
@@ -434,6 +444,13 @@ void add_sim_command(CLI::App& app, int& exit_code) {
                   "Groups of requests sharing a system prompt");
   off->add_option("--shared-prefix-len", offline_flags->shared_prefix_len,
                   "Length of the shared system prompt (tokens)");
+  off->add_option("--multi-turn", offline_flags->turns,
+                  "Turns per conversation: each next turn's prompt is the previous prompt, its "
+                  "answer and a new message (--input-len), sent after the answer and a think time")
+      ->capture_default_str();
+  off->add_option("--think-time", offline_flags->think_time,
+                  "Mean seconds (exponential) between an answer and the next turn")
+      ->capture_default_str();
   off->add_option("--out", offline_flags->out_file, "Write the summary here instead of stdout");
   off->add_flag("--quiet", offline_flags->quiet, "No progress lines on stderr");
 

@@ -79,9 +79,7 @@ Result<OperatingPoint> measure_load(const sim::EngineConfig& engine,
   w.finishes.reserve(n);
   options.collect_samples = false;
   stats::LogHistogram itl;
-  options.on_step = [&itl](const sim::StepOutput& step) {
-    sim::for_each_token_gap(step, [&itl](double gap, uint64_t count) { itl.observe(gap, count); });
-  };
+  options.on_token_gap = [&itl](double gap, uint64_t count) { itl.observe(gap, count); };
   options.on_finished = [&](const sim::FinishedRequest& r) {
     w.finishes.push_back(r.finished);
     if (r.id == w.first_id) w.first_arrival = r.arrival;

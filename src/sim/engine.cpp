@@ -257,13 +257,10 @@ void Engine::complete_step(double end) {
   for (const auto& s : scheduled_) {
     Request& r = slots_[s.slot];
     r.num_computed += s.num_new;
-    const int full_blocks =
-        std::min(r.num_computed / bs, static_cast<int>(r.spec.block_hashes.size()));
-    for (; r.registered_blocks < full_blocks; ++r.registered_blocks) {
-      kv_.register_full_block(r.blocks[static_cast<size_t>(r.registered_blocks)],
-                              r.spec.block_hashes[static_cast<size_t>(r.registered_blocks)]);
+    if (r.num_computed < r.num_tokens) {
+      register_blocks(r);
+      continue;  // a prefill chunk that samples nothing
     }
-    if (r.num_computed < r.num_tokens) continue;  // a prefill chunk that samples nothing
 
     // The step sampled one token for this request.
     const double gap = r.last_token < 0 ? 0.0 : end - r.last_token;
@@ -276,6 +273,13 @@ void Engine::complete_step(double end) {
     ++r.output_tokens;
     ++r.num_tokens;
     ++counters_.generation_tokens;
+    // The tokens before the one just sampled now all have their KV: generated blocks that
+    // filled up get their hashes (only when a new block can be full, to keep decode cheap).
+    if (hasher_ && config_.enable_prefix_caching &&
+        r.num_computed / bs > static_cast<int>(r.spec.block_hashes.size())) {
+      hasher_->extend(r.spec, r.output_tokens - 1, r.spec.block_hashes);
+    }
+    register_blocks(r);
     if (r.output_tokens >= r.spec.max_tokens || r.num_tokens >= config_.max_model_len) {
       output_.finished.push_back(finish(r, FinishReason::kLength, end));
       any_finished = true;
@@ -286,6 +290,15 @@ void Engine::complete_step(double end) {
   }
   if (any_finished) {
     std::erase_if(running_, [this](size_t slot) { return !slots_[slot].active; });
+  }
+}
+
+void Engine::register_blocks(Request& r) {
+  const int full_blocks =
+      std::min(r.num_computed / config_.block_size, static_cast<int>(r.spec.block_hashes.size()));
+  for (; r.registered_blocks < full_blocks; ++r.registered_blocks) {
+    kv_.register_full_block(r.blocks[static_cast<size_t>(r.registered_blocks)],
+                            r.spec.block_hashes[static_cast<size_t>(r.registered_blocks)]);
   }
 }
 

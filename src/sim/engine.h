@@ -58,6 +58,25 @@ struct NewRequest {
   // LoRA adapter: 0 = base model, otherwise an id the driver assigns to an adapter name.
   int lora = 0;
   double arrival = 0;  // when the request reached the server (simulated seconds)
+  // The driver's name for what the request's tokens are (e.g. its conversation), passed back
+  // to its OutputBlockHasher; the engine does not read it.
+  uint64_t content_key = 0;
+};
+
+// Names the content of a request's generated tokens, so that their full blocks enter the
+// prefix cache as vLLM caches them (every full block whose KV is computed, prompt or output)
+// under the hash a later prompt holding the same tokens gets: the next turn of a conversation
+// then hits the previous answer. Each driver knows what its tokens are (text behind HTTP, block
+// contents in a generated workload), so each brings its own.
+class OutputBlockHasher {
+ public:
+  virtual ~OutputBlockHasher() = default;
+  // `hashes` holds the request's chained block hashes so far (its prompt's full blocks, then
+  // generated ones). Appends the hashes of the blocks that are full now that its first
+  // `computed_outputs` output tokens have their KV computed (all sampled tokens but the last),
+  // if any.
+  virtual void extend(const NewRequest& request, int computed_outputs,
+                      std::vector<uint64_t>& hashes) = 0;
 };
 
 // A token produced by a step. `gap` is the time since the request's previous token (0 for
@@ -132,6 +151,10 @@ class Engine {
 
   const EngineConfig& config() const { return config_; }
 
+  // Registers generated blocks in the prefix cache through `hasher` (nullptr: only prompt
+  // blocks are cached). It must outlive the engine or be reset before it goes.
+  void set_output_block_hasher(OutputBlockHasher* hasher) { hasher_ = hasher; }
+
   // Queues a request. Fails with a message when the waiting queue is full, when the
   // request can never fit (prompt + max_tokens over max_model_len, or more KV blocks than
   // the cache has), or when the id is already in use.
@@ -192,6 +215,8 @@ class Engine {
   // Makes the step's adapters resident; returns how many had to be loaded.
   int load_step_loras();
   FinishedRequest finish(Request& r, FinishReason reason, double when);
+  // Enters the request's computed full blocks that have a hash into the prefix cache.
+  void register_blocks(Request& r);
   void complete_step(double end);
 
   EngineConfig config_;
@@ -217,6 +242,7 @@ class Engine {
   std::vector<int> step_loras_;
   StepOutput output_;
   EngineCounters counters_;
+  OutputBlockHasher* hasher_ = nullptr;
 };
 
 }  // namespace kgai::sim

@@ -2,11 +2,14 @@
 
 #include <chrono>
 #include <deque>
+#include <queue>
+#include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
 #include "common/clock.h"
 #include "common/stats.h"
+#include "sim/frontend.h"
 
 namespace kgai::sim {
 
@@ -38,6 +41,7 @@ void record_finished(OfflineRun& run, const FinishedRequest& r, bool samples) {
   ++run.successes;
   run.input_tokens += static_cast<uint64_t>(r.prompt_tokens);
   run.output_tokens += static_cast<uint64_t>(r.output_tokens);
+  run.prefix_cached_tokens += static_cast<uint64_t>(r.cached_tokens);
   run.span = std::max(run.span, r.finished);
   if (!samples) return;
   const double e2e_s = r.finished - r.arrival;
@@ -50,14 +54,29 @@ void record_finished(OfflineRun& run, const FinishedRequest& r, bool samples) {
   run.output_len.add(r.output_tokens);
 }
 
+// Generated blocks of a generated workload: a conversation's token sequence only grows, so a
+// block's content is its position in the conversation (WorkloadGenerator::hash_blocks).
+class GeneratedOutputHasher final : public OutputBlockHasher {
+ public:
+  explicit GeneratedOutputHasher(const WorkloadGenerator& generator) : generator_(generator) {}
+  void extend(const NewRequest& request, int computed_outputs,
+              std::vector<uint64_t>& hashes) override {
+    generator_.hash_blocks(request.content_key, request.prompt_tokens + computed_outputs, hashes);
+  }
+
+ private:
+  const WorkloadGenerator& generator_;
+};
+
 }  // namespace
 
 Result<OfflineRun> simulate(const OfflineOptions& options, const catalog::LatencyModel& latency) {
   const WorkloadSpec& w = options.workload;
   if ((w.rate > 0) == (w.concurrency > 0))
     return fail("set exactly one of --rate or --concurrency");
-  if (!(w.ramp_up >= 0 && w.ramp_up < 1e9)) return fail("--ramp-up must be 0 or more seconds");
   if (w.duration <= 0 && w.num_requests <= 0) return fail("set --duration or --num-requests");
+  if (!(w.ramp_up >= 0 && w.ramp_up < 1e9)) return fail("--ramp-up must be 0 or more seconds");
+  if (auto valid = w.validate(); !valid) return fail(valid.error());
 
   const auto wall_start = std::chrono::steady_clock::now();
   Engine engine(options.engine, latency);
@@ -74,15 +93,36 @@ Result<OfflineRun> simulate(const OfflineOptions& options, const catalog::Latenc
   }
   WorkloadGenerator generator(spec, options.engine.block_size,
                               options.engine.enable_prefix_caching);
-  const double frontend = latency.frontend_seconds();
+  GeneratedOutputHasher hasher(generator);
+  engine.set_output_block_hasher(&hasher);
+  Frontend frontend(FrontendCosts::from(latency.accelerator().efficiency));
+  const bool multi_turn = spec.turns > 1;
 
-  // Requests that arrived but are still in the API server (the frontend delay): FIFO, since
-  // the delay is the same for all.
+  // Requests sent later: closed-loop clients sending again, and the next turns of
+  // conversations (after their answer and a think time). Ordered by time, then by when they
+  // were scheduled, so that runs repeat exactly.
+  struct Scheduled {
+    double at;
+    uint64_t order;
+    GeneratedRequest request;
+    bool operator>(const Scheduled& o) const { return at != o.at ? at > o.at : order > o.order; }
+  };
+  std::priority_queue<Scheduled, std::vector<Scheduled>, std::greater<>> scheduled;
+  uint64_t next_order = 0;
+  // Requests that arrived and are in the API server until `handoff` (Frontend::admit; FIFO, so
+  // in order of handoff).
   struct Pending {
     double arrival;
+    double handoff;
     GeneratedRequest request;
   };
   std::deque<Pending> frontend_queue;
+  // Per request id (ids are dense): when its first and latest tokens reached the client, and,
+  // for multi-turn runs, the request itself (its prompt blocks start the next turn's).
+  std::vector<double> first_delivered(1, 0.0);
+  std::vector<double> last_delivered(1, 0.0);
+  std::unordered_map<RequestId, GeneratedRequest> in_flight;
+
   VirtualClock clock;
   OfflineRun run;
   uint64_t& generated = run.generated;
@@ -91,62 +131,103 @@ Result<OfflineRun> simulate(const OfflineOptions& options, const catalog::Latenc
     return (w.num_requests > 0 && generated >= static_cast<uint64_t>(w.num_requests)) ||
            (w.duration > 0 && arrival > w.duration);
   };
-  auto arrive = [&](double t) {
+  // A request reaches the API server at `t` (a new conversation unless `request` is given).
+  auto arrive = [&](double t, GeneratedRequest* request) {
     if (limit_reached(t)) return false;
-    Pending p{t, {}};
-    generator.next(p.request);
+    Pending p{t, 0, {}};
+    if (request) {
+      p.request = std::move(*request);
+    } else {
+      generator.next(p.request);
+    }
+    p.handoff = frontend.admit(t, p.request.prompt_tokens);
     frontend_queue.push_back(std::move(p));
     ++generated;
     return true;
   };
-
-  // The next request not released by a finished one: open-loop arrivals, or the clients of a
-  // closed loop starting one by one over the ramp-up. -1 when there is none.
-  double next_arrival = -1;
-  int clients_started = 0;
-  const double client_gap = w.concurrency > 0 ? w.ramp_up / w.concurrency : 0.0;
-  const auto following_arrival = [&](double t) {
-    if (w.rate > 0) {
-      const double next = t + generator.next_gap();
-      return limit_reached(next) ? -1.0 : next;
+  // The client got its last token at `at`: it sends the next turn or, in a closed loop, a new
+  // conversation.
+  auto answered = [&](const FinishedRequest& f, double at) {
+    if (multi_turn) {
+      auto it = in_flight.find(f.id);
+      if (it != in_flight.end()) {
+        GeneratedRequest next = std::move(it->second);
+        in_flight.erase(it);
+        if (generator.follow_up(next, f.output_tokens, max_len, next)) {
+          scheduled.push({at + generator.next_think_time(), next_order++, std::move(next)});
+          return;
+        }
+      }
     }
-    return clients_started < w.concurrency ? clients_started * client_gap : -1.0;
+    if (w.concurrency > 0) scheduled.push({at, next_order++, GeneratedRequest{}});
   };
+
+  double next_arrival = -1;  // open loop only; -1 when done
   if (w.rate > 0) {
-    next_arrival = following_arrival(0.0);
-  } else if (client_gap <= 0) {
-    for (; clients_started < w.concurrency; ++clients_started) arrive(0.0);
+    next_arrival = generator.next_gap();
+    if (limit_reached(next_arrival)) next_arrival = -1;
+  } else if (w.ramp_up <= 0) {
+    for (int i = 0; i < w.concurrency; ++i) arrive(0.0, nullptr);
   } else {
-    next_arrival = 0.0;
+    // The clients start one by one over the ramp-up (an empty request: a new conversation).
+    for (int i = 0; i < w.concurrency; ++i)
+      scheduled.push({i * w.ramp_up / w.concurrency, next_order++, GeneratedRequest{}});
   }
+  // Arrivals up to `now`, in time order (open-loop arrivals before scheduled ones at a tie).
+  auto take_arrivals = [&](double now) {
+    while (true) {
+      const bool poisson = next_arrival >= 0 && next_arrival <= now;
+      const bool later = !scheduled.empty() && scheduled.top().at <= now;
+      if (!poisson && !later) break;
+      if (poisson && (!later || next_arrival <= scheduled.top().at)) {
+        arrive(next_arrival, nullptr);
+        double t = next_arrival + generator.next_gap();
+        next_arrival = limit_reached(t) ? -1 : t;
+      } else {
+        Scheduled next = std::move(const_cast<Scheduled&>(scheduled.top()));
+        scheduled.pop();
+        // An empty request is a closed-loop client's new conversation.
+        const bool fresh = next.request.prompt_tokens == 0;
+        arrive(next.at, fresh ? nullptr : &next.request);
+      }
+    }
+  };
 
   double next_progress = 1.0;
+  double itl_common = -1;
+  uint64_t itl_common_count = 0;
 
   while (true) {
-    // Move arrivals up to now into the frontend, and frontend requests into the engine.
-    while (next_arrival >= 0 && next_arrival <= clock.now()) {
-      arrive(next_arrival);
-      if (w.concurrency > 0) ++clients_started;
-      next_arrival = following_arrival(next_arrival);
-    }
-    while (!frontend_queue.empty() && frontend_queue.front().arrival + frontend <= clock.now()) {
+    // Arrivals up to now go into the API server, and what it handed over into the engine.
+    take_arrivals(clock.now());
+    while (!frontend_queue.empty() && frontend_queue.front().handoff <= clock.now()) {
       Pending& p = frontend_queue.front();
       NewRequest r;
       r.id = next_id++;
       r.prompt_tokens = p.request.prompt_tokens;
-      r.block_hashes = std::move(p.request.block_hashes);
       r.max_tokens = p.request.output_tokens;
       r.arrival = p.arrival;
+      r.content_key = p.request.conversation;
+      if (multi_turn) {
+        r.block_hashes = p.request.block_hashes;
+        in_flight.emplace(r.id, std::move(p.request));
+      } else {
+        r.block_hashes = std::move(p.request.block_hashes);
+      }
       if (auto added = engine.add(std::move(r)); !added) return fail(added.error());
       frontend_queue.pop_front();
     }
     if (!engine.has_work()) {
       // Idle: jump to the next event.
       double next = -1;
-      if (!frontend_queue.empty()) next = frontend_queue.front().arrival + frontend;
-      if (next_arrival >= 0 && (next < 0 || next_arrival < next)) next = next_arrival;
+      const auto consider = [&next](double t) {
+        if (t >= 0 && (next < 0 || t < next)) next = t;
+      };
+      if (!frontend_queue.empty()) consider(frontend_queue.front().handoff);
+      consider(next_arrival);
+      if (!scheduled.empty()) consider(scheduled.top().at);
       if (next < 0) break;
-      clock.advance_to(next);
+      clock.advance_to(std::max(next, clock.now()));
       continue;
     }
     const StepOutput& step = engine.step(clock.now());
@@ -160,14 +241,50 @@ Result<OfflineRun> simulate(const OfflineOptions& options, const catalog::Latenc
     // The gauges as vLLM exports them after a step, held for the step's duration.
     run.running_time_weighted += engine.num_running() * step.duration;
     run.waiting_time_weighted += engine.num_waiting() * step.duration;
-    if (options.collect_samples) {
-      for_each_token_gap(step, [&run](double gap, uint64_t count) { run.itl.add(gap, count); });
+
+    // The API server takes in what arrived during the step before it streams the step's
+    // tokens (FIFO); the clients see them when it is done.
+    take_arrivals(clock.now());
+    const double delivered = frontend.deliver(clock.now(), static_cast<int>(step.tokens.size()));
+    if (first_delivered.size() < next_id) {
+      first_delivered.resize(next_id, 0.0);
+      last_delivered.resize(next_id, 0.0);
     }
-    if (options.on_step) options.on_step(step);
-    for (const FinishedRequest& f : step.finished) {
+    // Inter-token gaps as the client sees them; most equal one value (tokens of requests that
+    // also had one in the previous step), kept as one weighted sample.
+    for (const TokenEvent& t : step.tokens) {
+      double& last = last_delivered[t.id];
+      if (t.index == 0) {
+        first_delivered[t.id] = delivered;
+      } else {
+        const double gap = delivered - last;
+        if (gap == itl_common) {
+          ++itl_common_count;
+        } else if (itl_common_count == 0) {
+          itl_common = gap;
+          itl_common_count = 1;
+        } else {
+          if (options.collect_samples) run.itl.add(gap, 1);
+          if (options.on_token_gap) options.on_token_gap(gap, 1);
+        }
+      }
+      last = delivered;
+    }
+    if (itl_common_count) {
+      if (options.collect_samples) run.itl.add(itl_common, itl_common_count);
+      if (options.on_token_gap) options.on_token_gap(itl_common, itl_common_count);
+    }
+    itl_common_count = 0;
+    itl_common = -1;
+
+    for (const FinishedRequest& engine_record : step.finished) {
+      // What the client measured: the API server's delivery times.
+      FinishedRequest f = engine_record;
+      f.first_token = first_delivered[f.id];
+      f.finished = delivered;
       record_finished(run, f, options.collect_samples);
       if (options.on_finished) options.on_finished(f);
-      if (w.concurrency > 0) arrive(f.finished);  // closed loop: the client sends again
+      answered(f, delivered);
     }
     if (options.progress && clock.now() >= next_progress) {
       options.progress(clock.now(), run.successes);
@@ -176,6 +293,7 @@ Result<OfflineRun> simulate(const OfflineOptions& options, const catalog::Latenc
   }
 
   run.counters = engine.counters();
+  run.frontend_busy = frontend.busy_seconds();
   run.wall_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   return run;
@@ -196,6 +314,8 @@ nlohmann::json summarize(const OfflineRun& run, const OfflineOptions& options) {
       {"count", generated},
       {"requested_rate", w.rate > 0 ? nlohmann::json(w.rate) : nlohmann::json(nullptr)},
       {"concurrency", w.concurrency > 0 ? nlohmann::json(w.concurrency) : nlohmann::json(nullptr)},
+      {"turns", w.turns},
+      {"think_time", w.think_time},
       {"achieved_rate", span > 0 ? static_cast<double>(generated) / span : 0.0},
   };
   nlohmann::json latency_json;
@@ -232,6 +352,8 @@ nlohmann::json summarize(const OfflineRun& run, const OfflineOptions& options) {
       {"peak_kv_cache_usage", run.kv_peak},
       {"mean_requests_running", run.mean_running()},
       {"mean_requests_waiting", run.mean_waiting()},
+      {"cached_prompt_tokens", run.prefix_cached_tokens},
+      {"frontend_busy_fraction", span > 0 ? run.frontend_busy / span : 0.0},
       {"num_gpu_blocks", options.engine.num_gpu_blocks},
       {"block_size", options.engine.block_size},
   };

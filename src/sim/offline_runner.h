@@ -25,10 +25,11 @@ struct OfflineOptions {
   // Called for every finished request (e.g. to count those meeting latency targets); may be
   // empty.
   std::function<void(const FinishedRequest&)> on_finished;
-  // Called after every engine step; may be empty.
-  std::function<void(const StepOutput&)> on_step;
+  // Called with every gap between two tokens of a request as its client sees them (seconds,
+  // and how many gaps had that value); may be empty.
+  std::function<void(double, uint64_t)> on_token_gap;
   // Whether OfflineRun's distributions (ttft ... output_len) are filled. A caller that keeps
-  // its own through on_finished / on_step saves their cost (a sort per percentile asked).
+  // its own through on_finished / on_token_gap saves their cost (a sort per percentile asked).
   bool collect_samples = true;
 };
 
@@ -49,6 +50,10 @@ struct OfflineRun {
   double running_time_weighted = 0;
   double waiting_time_weighted = 0;
   EngineCounters counters;
+  // Prompt tokens served from the prefix cache, summed over requests (usage.cached_tokens).
+  uint64_t prefix_cached_tokens = 0;
+  // CPU seconds of the API server's work (sim/frontend.h).
+  double frontend_busy = 0;
   double wall_seconds = 0;
 
   double requests_per_second() const { return span > 0 ? successes / span : 0.0; }
@@ -58,7 +63,9 @@ struct OfflineRun {
   double mean_waiting() const { return span > 0 ? waiting_time_weighted / span : 0.0; }
 };
 
-// Runs the workload to completion (every generated request finishes).
+// Runs the workload to completion (every generated request finishes). Latencies are what a
+// client sees: requests reach the engine after the API server takes them in, and tokens reach
+// the client after it streams them (sim/frontend.h); engine counters stay the engine's.
 Result<OfflineRun> simulate(const OfflineOptions& options, const catalog::LatencyModel& latency);
 
 // The run in Inference Perf's stage layout (load_summary, successes{latency, throughput},

@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/log_histogram.h"
 #include "common/prometheus.h"
+#include "sim/frontend.h"
 #include "sim/openai_api.h"
 #include "sim/tokenizer.h"
 
@@ -53,7 +54,7 @@ std::string_view injected_message(int status) {
 
 }  // namespace
 
-struct Replica::Impl {
+struct Replica::Impl final : OutputBlockHasher {
   // An in-flight request and where its tokens go.
   struct Active {
     std::shared_ptr<http::ResponseStream> stream;
@@ -69,6 +70,17 @@ struct Replica::Impl {
     const char* finish_reason = nullptr;      // set just before its last token is delivered
     std::string text;                         // the output, for non-streamed responses
     std::optional<StreamChunkWriter> chunks;  // streamed responses only
+    // What its generated blocks hash from (see extend()): the prompt's bytes after its last
+    // full block, how many full blocks it has, and the salt its chain starts from.
+    std::string prompt_tail;
+    int prompt_blocks = 0;
+    uint64_t salt = 0;
+  };
+  // A step's output on its way through the API server: written to the clients at `at`.
+  struct OutBatch {
+    double at = 0;
+    std::vector<TokenEvent> tokens;
+    std::vector<FinishedRequest> finished;
   };
   struct Admission {
     double at;  // simulated time the request leaves the API server for the engine
@@ -84,9 +96,12 @@ struct Replica::Impl {
         engine(options.engine, latency),
         metrics(options.served_model_name, options.engine.max_model_len, options.cache,
                 options.engine.max_loras),
+        frontend(FrontendCosts::from(latency.accelerator().efficiency)),
         step_timer(loop),
         admission_timer(loop),
+        output_timer(loop),
         rng(options.seed) {
+    engine.set_output_block_hasher(this);
     for (const auto& name : options.lora_modules) add_lora(name, name);
     if (!options.http.reject_response) {
       // Bodies and headers over the limits get vLLM's error shape too, not plain text.
@@ -103,9 +118,11 @@ struct Replica::Impl {
   ReplicaOptions options;
   Engine engine;
   VllmMetrics metrics;
+  Frontend frontend;
   std::unique_ptr<http::Server> server;
   Timer step_timer;
   Timer admission_timer;
+  Timer output_timer;
   std::mt19937_64 rng;
   RequestId next_id = 1;
   std::unordered_map<RequestId, Active> active;
@@ -114,6 +131,9 @@ struct Replica::Impl {
   double step_end = 0;
   std::vector<TokenEvent> pending_tokens;
   std::vector<FinishedRequest> pending_finished;
+  std::deque<OutBatch> outbox;          // in order of `at`
+  std::vector<OutBatch> spare_batches;  // emptied batches, kept for their capacity
+  std::string block_text;               // scratch for extend()
   stats::LogHistogram send_lag;
   uint64_t injected_failures = 0;
   std::string chunk;
@@ -254,8 +274,8 @@ struct Replica::Impl {
     }
     // The parser refused prompts of max_model_len tokens or more, so this work is bounded by
     // the model's context, not by the body.
-    TokenizedPrompt prompt =
-        tokenize(req.prompt, ec.block_size, lora_slots[static_cast<size_t>(lora)].salt);
+    const uint64_t salt = lora_slots[static_cast<size_t>(lora)].salt;
+    TokenizedPrompt prompt = tokenize(req.prompt, ec.block_size, salt);
     const int max_tokens = req.max_tokens.value_or(max_len - prompt.num_tokens);
     if (int64_t{prompt.num_tokens} + max_tokens > max_len) {
       return stream->respond(error_response(
@@ -287,6 +307,9 @@ struct Replica::Impl {
     a.id_text = fmt::format("{}-{:08x}{:016x}", chat ? "chatcmpl" : "cmpl", options.index, id);
     a.model = std::move(model);
     a.created = static_cast<int64_t>(unix_seconds());
+    a.prompt_blocks = static_cast<int>(spec.block_hashes.size());
+    a.prompt_tail = prompt_tail(req.prompt, static_cast<size_t>(ec.block_size) * kBytesPerToken);
+    a.salt = salt;
     a.token_seed = options.seed * 1000003ULL + id;
     a.chat = chat;
     a.streaming = req.stream;
@@ -302,7 +325,7 @@ struct Replica::Impl {
                id, chat ? "chat" : "completion", spec.prompt_tokens, max_tokens,
                req.stream ? ", streamed" : "",
                lora ? ", adapter " + lora_slots[static_cast<size_t>(lora)].name : "");
-    admissions.push_back({now + latency.frontend_seconds(), std::move(spec)});
+    admissions.push_back({frontend.admit(now, spec.prompt_tokens), std::move(spec)});
     if (!admission_timer.armed()) arm_admission();
   }
 
@@ -369,15 +392,60 @@ struct Replica::Impl {
     step_timer.arm(clock.to_wall(step_end), [this] { deliver(); });
   }
 
-  // The end of a step: its tokens go out now.
+  // The end of a step: the next one starts at once (the engine core does not wait for the API
+  // server), and this one's tokens go to the API server, which writes them when it gets to
+  // them (Frontend::deliver).
   void deliver() {
-    for (const FinishedRequest& f : pending_finished) {
+    OutBatch batch = take_spare_batch();
+    batch.at = frontend.deliver(step_end, static_cast<int>(pending_tokens.size()));
+    batch.tokens.swap(pending_tokens);
+    batch.finished.swap(pending_finished);
+    stepping = false;
+    // Steps follow each other without a gap in simulated time, even when this thread runs
+    // late: lateness shows up as send lag instead of silently slowing the model down.
+    if (engine.has_work()) run_step(step_end);
+    if (outbox.empty() && batch.at <= clock.now()) {
+      write_batch(batch);
+      spare_batches.push_back(std::move(batch));
+      return;
+    }
+    outbox.push_back(std::move(batch));
+    if (!output_timer.armed()) arm_output();
+  }
+
+  OutBatch take_spare_batch() {
+    if (spare_batches.empty()) return {};
+    OutBatch b = std::move(spare_batches.back());
+    spare_batches.pop_back();
+    b.tokens.clear();
+    b.finished.clear();
+    return b;
+  }
+
+  void arm_output() {
+    if (outbox.empty()) return;
+    output_timer.arm(clock.to_wall(outbox.front().at), [this] { flush_outbox(); });
+  }
+
+  void flush_outbox() {
+    const double now = clock.now();
+    while (!outbox.empty() && outbox.front().at <= now) {
+      write_batch(outbox.front());
+      spare_batches.push_back(std::move(outbox.front()));
+      outbox.pop_front();
+    }
+    arm_output();
+  }
+
+  // Writes a step's tokens and finished requests to their clients.
+  void write_batch(const OutBatch& batch) {
+    for (const FinishedRequest& f : batch.finished) {
       if (auto it = active.find(f.id); it != active.end()) {
         it->second.finish_reason = finish_reason_name(f.reason);
       }
     }
-    const SteadyTime target = clock.to_wall(step_end);
-    for (const TokenEvent& t : pending_tokens) {
+    const SteadyTime target = clock.to_wall(batch.at);
+    for (const TokenEvent& t : batch.tokens) {
       auto it = active.find(t.id);
       if (it == active.end()) continue;
       Active& a = it->second;
@@ -392,11 +460,12 @@ struct Replica::Impl {
       send_lag.observe(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - target).count());
     }
-    for (const FinishedRequest& f : pending_finished) {
+    for (const FinishedRequest& f : batch.finished) {
+      // As vLLM's: the metrics take the engine core's timestamps, not the API server's.
       metrics.on_finished(f);
       log::debug(
           "replica {}: request {} finished ({}): {} tokens, {} cached, TTFT {:.1f} ms, "
-          "E2E {:.1f} ms (simulated)",
+          "E2E {:.1f} ms (simulated, engine)",
           options.index, f.id, finish_reason_name(f.reason), f.output_tokens, f.cached_tokens,
           (f.first_token - f.arrival) * 1e3, (f.finished - f.arrival) * 1e3);
       auto it = active.find(f.id);
@@ -416,10 +485,58 @@ struct Replica::Impl {
       }
       erase_active(it);
     }
-    stepping = false;
-    // Steps follow each other without a gap in simulated time, even when this thread runs
-    // late: lateness shows up as send lag instead of silently slowing the model down.
-    if (engine.has_work()) run_step(step_end);
+  }
+
+  // The prompt's bytes after its last full block of `block_bytes`.
+  static std::string prompt_tail(const PromptText& prompt, size_t block_bytes) {
+    const size_t keep = prompt.size() % block_bytes;
+    std::string tail;
+    tail.reserve(keep);
+    size_t at = 0;
+    const size_t from = prompt.size() - keep;
+    prompt.for_each_piece([&](std::string_view piece) {
+      const size_t end = at + piece.size();
+      if (end > from) {
+        const size_t skip = from > at ? from - at : 0;
+        tail.append(piece.substr(skip));
+      }
+      at = end;
+    });
+    return tail;
+  }
+
+  // OutputBlockHasher: a request's sequence is its prompt's text followed by its answer's
+  // text (the 4-byte output tokens). A follow-up prompt that holds the prompt and the answer
+  // as they were (the next turn of a chat, rendered through the same template) tokenizes into
+  // the same 64-byte blocks, so a block is hashed from those bytes exactly as tokenize()
+  // would, once all its bytes are computed: the prompt and every answer token but the last.
+  void extend(const NewRequest& request, int computed_outputs,
+              std::vector<uint64_t>& hashes) override {
+    auto it = active.find(request.id);
+    if (it == active.end()) return;
+    const Active& a = it->second;
+    const size_t block_bytes = static_cast<size_t>(engine.config().block_size) * kBytesPerToken;
+    const std::string& tail = a.prompt_tail;
+    const size_t available =
+        tail.size() + static_cast<size_t>(std::max(0, computed_outputs)) * kBytesPerToken;
+    for (size_t m = hashes.size() - static_cast<size_t>(a.prompt_blocks);
+         (m + 1) * block_bytes <= available; ++m) {
+      block_text.clear();
+      for (size_t x = m * block_bytes; x < (m + 1) * block_bytes;) {
+        if (x < tail.size()) {
+          block_text += tail[x++];
+          continue;
+        }
+        const size_t offset = x - tail.size();
+        const std::string_view token =
+            output_token_text(a.token_seed, static_cast<int>(offset / kBytesPerToken));
+        const std::string_view part = token.substr(offset % kBytesPerToken);
+        const size_t n = std::min(part.size(), (m + 1) * block_bytes - x);
+        block_text.append(part.substr(0, n));
+        x += n;
+      }
+      hashes.push_back(hash_block_text(block_text, hashes.empty() ? a.salt : hashes.back()));
+    }
   }
 
   std::string models_body() const {
@@ -562,6 +679,7 @@ void Replica::stop() {
     impl_->server->stop();
     impl_->step_timer.cancel();
     impl_->admission_timer.cancel();
+    impl_->output_timer.cancel();
   }
 }
 

@@ -86,6 +86,10 @@ TokenizedPrompt tokenize(const PromptText& prompt, int block_size, uint64_t salt
   return out;
 }
 
+uint64_t hash_block_text(std::string_view block_text, uint64_t parent) {
+  return XXH3_64bits_withSeed(block_text.data(), block_text.size(), parent);
+}
+
 uint64_t chain_block_hash(uint64_t parent, uint64_t block_content) {
   return XXH3_64bits_withSeed(&block_content, sizeof(block_content), parent);
 }

@@ -78,6 +78,11 @@ TokenizedPrompt tokenize(const PromptText& prompt, int block_size, uint64_t salt
 // prompts as blocks without text.
 uint64_t chain_block_hash(uint64_t parent, uint64_t block_content);
 
+// The hash tokenize() gives a full block whose text is `block_text` (block_size * 4 bytes)
+// after a block hashed `parent` (the salt for the first block): for hashing text that is not
+// one prompt, such as a prompt's tail followed by the answer generated after it.
+uint64_t hash_block_text(std::string_view block_text, uint64_t parent);
+
 template <typename Piece>
 void PromptText::for_each_piece(Piece&& piece) const {
   size_t done = 0;  // offset in text_

@@ -141,42 +141,86 @@ int WorkloadSpec::output_upper_bound() const {
   return std::min(most, output.max_value());
 }
 
+Result<void> WorkloadSpec::validate() const {
+  if (turns < 1) {
+    return fail("--multi-turn must be at least 1 (turns per conversation), got {}", turns);
+  }
+  if (!std::isfinite(think_time) || think_time < 0) {
+    return fail("--think-time must be a number of seconds >= 0, got {}", think_time);
+  }
+  return {};
+}
+
 WorkloadGenerator::WorkloadGenerator(const WorkloadSpec& spec, int block_size, bool hash_blocks)
     : spec_(spec),
       block_size_(block_size),
       hash_blocks_(hash_blocks),
       rng_(spec.seed),
-      gaps_(spec.rate > 0 ? spec.rate : 1.0) {}
+      gaps_(spec.rate > 0 ? spec.rate : 1.0),
+      think_(spec.think_time > 0 ? 1.0 / spec.think_time : 1.0) {}
 
 double WorkloadGenerator::next_gap() { return gaps_(rng_); }
 
-void WorkloadGenerator::next(GeneratedRequest& out) {
-  const uint64_t index = counter_++;
-  const int prefix = spec_.shared_prefix_groups > 0 ? spec_.shared_prefix_len : 0;
+double WorkloadGenerator::next_think_time() { return spec_.think_time > 0 ? think_(rng_) : 0.0; }
+
+void WorkloadGenerator::draw_lengths(int& input, int& output) {
   if (spec_.samples && !spec_.samples->empty()) {
     const auto& samples = *spec_.samples;
     const LengthSample& s =
         samples[std::uniform_int_distribution<size_t>(0, samples.size() - 1)(rng_)];
-    out.prompt_tokens = prefix + std::clamp(s.input_tokens, 1, spec_.input.max_value());
-    out.output_tokens = std::clamp(s.output_tokens, 1, spec_.output.max_value());
+    input = std::clamp(s.input_tokens, 1, spec_.input.max_value());
+    output = std::clamp(s.output_tokens, 1, spec_.output.max_value());
   } else {
-    out.prompt_tokens = prefix + spec_.input.sample(rng_);
-    out.output_tokens = spec_.output.sample(rng_);
+    input = spec_.input.sample(rng_);
+    output = spec_.output.sample(rng_);
   }
+}
+
+void WorkloadGenerator::next(GeneratedRequest& out) {
+  const uint64_t index = counter_++;
+  const int prefix = spec_.shared_prefix_groups > 0 ? spec_.shared_prefix_len : 0;
+  int input = 1;
+  draw_lengths(input, out.output_tokens);
+  out.prompt_tokens = prefix + input;
+  out.conversation = index;
+  out.turn = 0;
   out.block_hashes.clear();
-  if (!hash_blocks_) return;
-  const uint64_t group = prefix ? index % static_cast<uint64_t>(spec_.shared_prefix_groups) : 0;
-  const int full_blocks = out.prompt_tokens / block_size_;
-  uint64_t parent = 0;
-  for (int i = 0; i < full_blocks; ++i) {
+  if (hash_blocks_) hash_blocks(index, out.prompt_tokens, out.block_hashes);
+}
+
+bool WorkloadGenerator::follow_up(const GeneratedRequest& previous, int answer_tokens,
+                                  int max_model_len, GeneratedRequest& out) {
+  if (previous.turn + 1 >= spec_.turns) return false;
+  int input = 1;
+  int output = 1;
+  draw_lengths(input, output);
+  const int64_t prompt = int64_t{previous.prompt_tokens} + answer_tokens + input;
+  if (prompt + output > max_model_len) return false;
+  if (&out != &previous) out.block_hashes = previous.block_hashes;
+  out.prompt_tokens = static_cast<int>(prompt);
+  out.output_tokens = output;
+  out.conversation = previous.conversation;
+  out.turn = previous.turn + 1;
+  if (hash_blocks_) hash_blocks(out.conversation, out.prompt_tokens, out.block_hashes);
+  return true;
+}
+
+void WorkloadGenerator::hash_blocks(uint64_t conversation, int tokens,
+                                    std::vector<uint64_t>& hashes) const {
+  const int prefix = spec_.shared_prefix_groups > 0 ? spec_.shared_prefix_len : 0;
+  const uint64_t group =
+      prefix ? conversation % static_cast<uint64_t>(spec_.shared_prefix_groups) : 0;
+  const int full_blocks = tokens / block_size_;
+  uint64_t parent = hashes.empty() ? 0 : hashes.back();
+  for (int i = static_cast<int>(hashes.size()); i < full_blocks; ++i) {
     // Blocks wholly inside the shared prefix have the group's content; the rest are unique
-    // to this request.
+    // to this conversation.
     const bool shared = (i + 1) * block_size_ <= prefix;
-    const uint64_t content = shared
-                                 ? (group << 32) | static_cast<uint64_t>(i)
-                                 : ((index + 1) << 20) ^ (0x5bd1e995ULL * (i + 1)) ^ (1ULL << 63);
+    const uint64_t content =
+        shared ? (group << 32) | static_cast<uint64_t>(i)
+               : ((conversation + 1) << 20) ^ (0x5bd1e995ULL * (i + 1)) ^ (1ULL << 63);
     parent = chain_block_hash(parent, content);
-    out.block_hashes.push_back(parent);
+    hashes.push_back(parent);
   }
 }
 

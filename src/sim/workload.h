@@ -68,7 +68,17 @@ struct WorkloadSpec {
   // (tokens, before the per-request input).
   int shared_prefix_groups = 0;
   int shared_prefix_len = 0;
+  // Conversations of this many turns (1: independent requests). Turn k + 1's prompt is turn
+  // k's prompt, then its answer, then a new user message (lengths drawn as for a first turn);
+  // it is sent when the answer has arrived plus a think time (exponential with mean
+  // `think_time` seconds; 0: at once). A conversation ends early when the next turn would not
+  // fit in max_model_len.
+  int turns = 1;
+  double think_time = 0;
   uint64_t seed = 42;
+
+  // Checks the multi-turn settings (turns >= 1, think_time finite and >= 0).
+  Result<void> validate() const;
 
   // The longest prompt (without the shared prefix) and output a request can have.
   int input_upper_bound() const;
@@ -80,23 +90,41 @@ struct GeneratedRequest {
   int prompt_tokens = 0;
   int output_tokens = 0;
   std::vector<uint64_t> block_hashes;
+  uint64_t conversation = 0;  // index of its conversation (of the request when turns = 1)
+  int turn = 0;               // 0-based
 };
 
 class WorkloadGenerator {
  public:
   WorkloadGenerator(const WorkloadSpec& spec, int block_size, bool hash_blocks);
 
-  // Draws the next request (lengths and prompt blocks).
+  // Draws the next request, the first turn of a new conversation (lengths and prompt blocks).
   void next(GeneratedRequest& out);
+  // The next turn after `previous` got an answer of `answer_tokens`: false when its
+  // conversation is over (all turns sent, or the next would not fit in `max_model_len`).
+  bool follow_up(const GeneratedRequest& previous, int answer_tokens, int max_model_len,
+                 GeneratedRequest& out);
   // Time until the next Poisson arrival.
   double next_gap();
+  // Time between an answer and the next turn of its conversation.
+  double next_think_time();
+
+  // Appends to `hashes` the chained hashes of the full blocks of `conversation`'s token
+  // sequence up to `tokens` tokens, from block hashes.size() on. A conversation's sequence
+  // only grows (prompt, answer, next message, ...), so a block's content is its position in
+  // it: a later turn's prompt gets the hashes its earlier turns' prompts and answers had.
+  // Blocks wholly inside a shared prefix carry their group's content instead.
+  void hash_blocks(uint64_t conversation, int tokens, std::vector<uint64_t>& hashes) const;
 
  private:
+  void draw_lengths(int& input, int& output);
+
   const WorkloadSpec& spec_;
   int block_size_;
   bool hash_blocks_;
   std::mt19937_64 rng_;
   std::exponential_distribution<double> gaps_;
+  std::exponential_distribution<double> think_;
   uint64_t counter_ = 0;
 };
 

@@ -248,6 +248,44 @@ TEST(SimServer, SharedPrefixIsServedFromTheCache) {
   EXPECT_EQ(metric(c, "vllm:prefix_cache_queries_total"), 2000);
 }
 
+// The next turn of a chat sends the answer back: its prompt (rendered through the sim's
+// template) starts with the first prompt and the answer's text, so it hits the full blocks of
+// both that the first request computed: every answer token but the last.
+TEST(SimServer, AChatFollowUpHitsThePreviousAnswer) {
+  for (bool caching : {true, false}) {
+    SimServer sim(caching ? std::vector<std::string>{}
+                          : std::vector<std::string>{"--no-prefix-caching"});
+    ASSERT_TRUE(sim.ok()) << sim.output();
+    auto c = sim.client();
+    const std::string question = "Tell me a story about a dragon.";
+    const json user = {{"role", "user"}, {"content", question}};
+    auto first =
+        c.send(post("/v1/chat/completions",
+                    json{{"messages", {user}}, {"max_tokens", 100}, {"ignore_eos", true}}.dump()));
+    ASSERT_TRUE(first);
+    ASSERT_EQ(first->status, 200) << first->body;
+    const std::string answer =
+        json::parse(first->body)["choices"][0]["message"]["content"].get<std::string>();
+    ASSERT_EQ(answer.size(), 400u);
+    auto second =
+        c.send(post("/v1/chat/completions", json{{"messages",
+                                                  {user,
+                                                   {{"role", "assistant"}, {"content", answer}},
+                                                   {{"role", "user"}, {"content", "More."}}}},
+                                                 {"max_tokens", 2}}
+                                                .dump()));
+    ASSERT_TRUE(second);
+    ASSERT_EQ(second->status, 200) << second->body;
+    // "<|user|>\n" + question + "<|end|>\n<|assistant|>\n": 62 bytes, no full block; with 99
+    // answer tokens computed, 62 + 396 = 458 bytes, 7 blocks of 64 bytes (16 tokens).
+    const size_t prompt_bytes = 9 + question.size() + 8 + 14;
+    ASSERT_EQ(prompt_bytes, 62u);
+    const int blocks = static_cast<int>((prompt_bytes + 99 * 4) / 64);
+    EXPECT_EQ(json::parse(second->body)["usage"]["prompt_tokens_details"]["cached_tokens"],
+              caching ? blocks * 16 : 0);
+  }
+}
+
 TEST(SimServer, BadRequestsGetOpenAIErrors) {
   SimServer sim;
   ASSERT_TRUE(sim.ok()) << sim.output();
@@ -734,6 +772,25 @@ TEST(SimCommand, OfflinePrintsASummary) {
       {"sim", "offline", "--rate", "1", "--duration", "1", "--input-len", "gauss:1,2"});
   EXPECT_EQ(bad_len.wait_exit(), 2);
   EXPECT_NE(bad_len.output().find("gauss"), std::string::npos) << bad_len.output();
+}
+
+TEST(SimCommand, OfflineMultiTurn) {
+  testing::KgaiProcess p({"sim", "offline", "--concurrency", "4", "--num-requests", "40",
+                          "--multi-turn", "4", "--think-time", "0.5", "--quiet"});
+  EXPECT_EQ(p.wait_exit(), 0) << p.output();
+  auto j = json::parse(p.output(), nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << p.output();
+  EXPECT_EQ(j["successes"]["count"], 40);
+  EXPECT_EQ(j["config"]["multi_turn"], 4);
+  EXPECT_GT(j["engine"]["cached_prompt_tokens"].get<int>(), 0);
+
+  for (auto [flag, value] : {std::pair{"--multi-turn", "0"}, std::pair{"--think-time", "-2"},
+                             std::pair{"--multi-turn", "x"}}) {
+    testing::KgaiProcess bad(
+        {"sim", "offline", "--concurrency", "1", "--num-requests", "1", flag, value});
+    EXPECT_EQ(bad.wait_exit(), 2) << flag << " " << value;
+    EXPECT_NE(bad.output().find(flag), std::string::npos) << bad.output();
+  }
 }
 
 }  // namespace

@@ -325,5 +325,61 @@ TEST_F(EngineTest, IdleStepDoesNothing) {
   EXPECT_EQ(out.duration, 0.0);
 }
 
+// Continues the fixture's hash chain (request()) over generated tokens, as if a conversation's
+// token sequence were one text: a follow-up prompt built by request() with the same group and
+// a longer length holds the answer's blocks.
+class ChainHasher final : public OutputBlockHasher {
+ public:
+  explicit ChainHasher(int block_size) : block_size_(block_size) {}
+  void extend(const NewRequest& r, int computed_outputs, std::vector<uint64_t>& hashes) override {
+    ++calls;
+    const int full = (r.prompt_tokens + computed_outputs) / block_size_;
+    uint64_t parent = hashes.empty() ? r.content_key * 1000 + 1 : hashes.back();
+    for (int i = static_cast<int>(hashes.size()); i < full; ++i) {
+      parent = parent * 31 + 7 + static_cast<uint64_t>(i);
+      hashes.push_back(parent);
+    }
+  }
+  int calls = 0;
+
+ private:
+  int block_size_;
+};
+
+TEST_F(EngineTest, AFollowUpHitsTheFullBlocksOfThePreviousAnswer) {
+  for (bool with_hasher : {false, true}) {
+    Engine engine(config_, latency_);
+    ChainHasher hasher(config_.block_size);
+    if (with_hasher) engine.set_output_block_hasher(&hasher);
+    // 100 prompt tokens (6 full blocks), 60 generated: 159 tokens have their KV (the last
+    // sampled token never does), i.e. 9 full blocks.
+    ASSERT_TRUE(engine.add(request(1, 100, 60, 3)));
+    run_to_completion(engine);
+    // The next turn: the prompt, the answer and 20 new tokens.
+    ASSERT_TRUE(engine.add(request(2, 180, 4, 3)));
+    auto done = run_to_completion(engine);
+    EXPECT_EQ(done[2].cached_tokens, with_hasher ? 9 * 16 : 6 * 16) << with_hasher;
+    if (with_hasher) {
+      // Asked only when a generated block can be full: 3 blocks filled, plus the follow-up's.
+      EXPECT_LE(hasher.calls, 8);
+      EXPECT_GE(hasher.calls, 3);
+    }
+  }
+}
+
+TEST_F(EngineTest, GeneratedBlocksAreNotCachedWithoutPrefixCaching) {
+  config_.enable_prefix_caching = false;
+  Engine engine(config_, latency_);
+  ChainHasher hasher(config_.block_size);
+  engine.set_output_block_hasher(&hasher);
+  ASSERT_TRUE(engine.add(request(1, 100, 60, 3)));
+  run_to_completion(engine);
+  ASSERT_TRUE(engine.add(request(2, 180, 4, 3)));
+  auto done = run_to_completion(engine);
+  EXPECT_EQ(done[2].cached_tokens, 0);
+  EXPECT_EQ(hasher.calls, 0);
+  EXPECT_EQ(engine.counters().prefix_hits, 0u);
+}
+
 }  // namespace
 }  // namespace kgai::sim

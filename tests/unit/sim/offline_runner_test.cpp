@@ -146,5 +146,72 @@ TEST_F(OfflineRunnerTest, DatasetLengthsAreDrawnAsPairs) {
   EXPECT_GT(run->mean_running(), 0.0);
 }
 
+TEST_F(OfflineRunnerTest, LaterTurnsHitTheEarlierAnswers) {
+  options_.workload.concurrency = 4;
+  options_.workload.num_requests = 120;
+  options_.workload.turns = 4;
+  options_.workload.think_time = 1;
+  options_.workload.output = LengthDistribution::fixed(100);
+  auto run = simulate(options_, latency_);
+  ASSERT_TRUE(run) << run.error().message;
+  EXPECT_EQ(run->successes, 120u);
+  // Turn k's prompt is 300 k - 100 tokens long; all but its new 200 are cached (less the
+  // partial blocks at the seams): well over half of all prompt tokens after the first turns.
+  EXPECT_GT(static_cast<double>(run->prefix_cached_tokens) / run->input_tokens, 0.5);
+  EXPECT_GT(run->prompt_len.max(), 800);
+
+  // Without generated blocks in the cache only the previous prompts would hit: prefix
+  // caching off hits nothing at all.
+  options_.engine.enable_prefix_caching = false;
+  auto off = simulate(options_, latency_);
+  ASSERT_TRUE(off);
+  EXPECT_EQ(off->prefix_cached_tokens, 0u);
+  EXPECT_GT(off->ttft.mean(), run->ttft.mean());
+}
+
+TEST_F(OfflineRunnerTest, MultiTurnRunsRepeatForASeed) {
+  options_.workload.rate = 5;
+  options_.workload.duration = 20;
+  options_.workload.turns = 3;
+  options_.workload.think_time = 2;
+  auto a = run_offline(options_, latency_);
+  auto b = run_offline(options_, latency_);
+  ASSERT_TRUE(a && b) << (a ? "" : a.error().message);
+  EXPECT_EQ((*a)["successes"], (*b)["successes"]);
+  EXPECT_EQ((*a)["engine"]["cached_prompt_tokens"], (*b)["engine"]["cached_prompt_tokens"]);
+  // Open loop: conversations start at 5/s, and their later turns come on top.
+  EXPECT_GT((*a)["load_summary"]["count"].get<int>(), 150);
+}
+
+TEST_F(OfflineRunnerTest, RejectsBadMultiTurnSettings) {
+  options_.workload.concurrency = 2;
+  options_.workload.num_requests = 10;
+  options_.workload.turns = 0;
+  EXPECT_FALSE(run_offline(options_, latency_));
+  options_.workload.turns = 2;
+  options_.workload.think_time = -1;
+  EXPECT_FALSE(run_offline(options_, latency_));
+}
+
+TEST_F(OfflineRunnerTest, TheApiServerSerializesABurst) {
+  // 200 requests at once behind an API server that takes 5 ms each: the engine gets them one
+  // at a time, so the last TTFT is at least 200 x 5 ms, and the spread grows linearly.
+  catalog::AcceleratorSpec gpu = testing::test_accelerator();
+  gpu.efficiency.frontend_cpu_s = 0.005;
+  catalog::LatencyModel slow_frontend(testing::tiny_model(), gpu, 1);
+  options_.workload.concurrency = 200;
+  options_.workload.num_requests = 200;
+  options_.engine.max_num_seqs = 256;
+  options_.engine.num_gpu_blocks = 8192;
+  auto run = simulate(options_, slow_frontend);
+  ASSERT_TRUE(run) << run.error().message;
+  EXPECT_GE(run->ttft.max(), 1.0);
+  EXPECT_LT(run->ttft.min(), 0.1);
+  EXPECT_NEAR(run->ttft.percentile(50), 0.5, 0.1);
+  auto idle = simulate(options_, latency_);  // the test accelerator has no API-server cost
+  ASSERT_TRUE(idle);
+  EXPECT_LT(idle->ttft.max(), run->ttft.max() / 2);
+}
+
 }  // namespace
 }  // namespace kgai::sim

@@ -1,5 +1,9 @@
 #include "sim/workload.h"
 
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
 #include <gtest/gtest.h>
 
 namespace kgai::sim {
@@ -77,6 +81,88 @@ TEST(WorkloadGenerator, SameSeedSameWorkload) {
     EXPECT_EQ(a.prompt_tokens, b.prompt_tokens);
     EXPECT_EQ(a.block_hashes, b.block_hashes);
     EXPECT_EQ(g1.next_gap(), g2.next_gap());
+  }
+}
+
+TEST(WorkloadGenerator, AFollowUpHoldsThePreviousPromptAndAnswer) {
+  WorkloadSpec spec;
+  spec.input = LengthDistribution::fixed(100);
+  spec.output = LengthDistribution::fixed(40);
+  spec.turns = 3;
+  WorkloadGenerator g(spec, 16, true);
+  GeneratedRequest first, second, third, done;
+  g.next(first);
+  EXPECT_EQ(first.turn, 0);
+  ASSERT_TRUE(g.follow_up(first, 40, 4096, second));
+  EXPECT_EQ(second.turn, 1);
+  EXPECT_EQ(second.conversation, first.conversation);
+  EXPECT_EQ(second.prompt_tokens, 100 + 40 + 100);
+  // Its blocks begin with the first prompt's, then the blocks the first turn's answer fills,
+  // as the engine asks for them while generating it.
+  std::vector<uint64_t> sequence = first.block_hashes;
+  g.hash_blocks(first.conversation, 100 + 39, sequence);  // the last token has no KV
+  ASSERT_EQ(sequence.size(), 8u);
+  ASSERT_EQ(second.block_hashes.size(), 15u);
+  EXPECT_TRUE(std::equal(sequence.begin(), sequence.end(), second.block_hashes.begin()));
+  ASSERT_TRUE(g.follow_up(second, 40, 4096, third));
+  EXPECT_FALSE(g.follow_up(third, 40, 4096, done));  // three turns
+  // Another conversation shares nothing.
+  GeneratedRequest other;
+  g.next(other);
+  EXPECT_NE(other.conversation, first.conversation);
+  EXPECT_NE(other.block_hashes[0], first.block_hashes[0]);
+}
+
+TEST(WorkloadGenerator, AConversationEndsWhenTheNextTurnWouldNotFit) {
+  WorkloadSpec spec;
+  spec.input = LengthDistribution::fixed(1000);
+  spec.output = LengthDistribution::fixed(500);
+  spec.turns = 10;
+  WorkloadGenerator g(spec, 16, true);
+  GeneratedRequest r;
+  g.next(r);
+  ASSERT_TRUE(g.follow_up(r, 500, 4096, r));   // 2500 + 500
+  EXPECT_FALSE(g.follow_up(r, 500, 4096, r));  // 4000 + 500 > 4096
+}
+
+TEST(WorkloadGenerator, MultiTurnIsDeterministicForASeed) {
+  WorkloadSpec spec;
+  spec.input = LengthDistribution::parse("lognormal:200,0.8").value();
+  spec.output = LengthDistribution::parse("normal:100,30").value();
+  spec.turns = 4;
+  spec.think_time = 3;
+  auto draw = [&spec] {
+    WorkloadGenerator g(spec, 16, true);
+    std::vector<double> values;
+    GeneratedRequest r;
+    g.next(r);
+    while (g.follow_up(r, r.output_tokens, 1 << 20, r)) {
+      values.push_back(r.prompt_tokens);
+      values.push_back(static_cast<double>(r.block_hashes.back()));
+      values.push_back(g.next_think_time());
+    }
+    return values;
+  };
+  const auto a = draw();
+  EXPECT_EQ(a.size(), 9u);
+  EXPECT_EQ(a, draw());
+  spec.seed = 7;
+  EXPECT_NE(a, draw());
+}
+
+TEST(WorkloadSpec, RejectsBadMultiTurnSettings) {
+  WorkloadSpec spec;
+  EXPECT_TRUE(spec.validate());
+  spec.turns = 0;
+  auto bad = spec.validate();
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("--multi-turn"), std::string::npos);
+  spec.turns = 2;
+  for (double t : {-1.0, std::nan(""), std::numeric_limits<double>::infinity()}) {
+    spec.think_time = t;
+    auto r = spec.validate();
+    ASSERT_FALSE(r) << t;
+    EXPECT_NE(r.error().message.find("--think-time"), std::string::npos);
   }
 }
 

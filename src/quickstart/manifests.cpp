@@ -35,7 +35,7 @@ class Node {
   static Node boolean(bool value) { return raw(value ? "true" : "false"); }
 
   // Adds `key: value` to a map (or an item to a sequence) with comment lines above it and
-  // returns the added node.
+  // returns the added node, valid until the next set() or add() on this node.
   Node& set(std::string_view key, Node value, std::string_view comment = {});
   Node& add(Node value, std::string_view comment = {});
 

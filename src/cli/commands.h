@@ -14,5 +14,7 @@ void add_gateway_command(CLI::App& app, int& exit_code);
 void add_demo_command(CLI::App& app, int& exit_code);
 void add_dra_command(CLI::App& app, int& exit_code);
 void add_quickstart_command(CLI::App& app, int& exit_code);
+// `kgai quickstart calibrate`, added to the quickstart subcommand.
+void add_quickstart_calibrate_command(CLI::App& quickstart, int& exit_code);
 
 }  // namespace kgai::cli

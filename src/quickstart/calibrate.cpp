@@ -52,17 +52,27 @@ const Factor& factor(std::string_view key) {
 constexpr const char* kCandidates[] = {"memory",          "step_fixed_us",  "frontend_ms",
                                        "compute_prefill", "compute_decode", "per_request_us"};
 
-// Screening: a factor is fitted only when multiplying or dividing it by 4 moves some measured
-// figure by more than 5%, and its effect is not (nearly) a combination of the effects of
-// factors already chosen: the part of its sensitivity vector outside their span must keep at
-// least 30% of its length (an angle over ~17 degrees).
+// Replays averaged per candidate, and replays of the catalog's factors used to measure how much
+// each figure scatters from one draw of arrivals and lengths to the next (its noise).
+constexpr int kFitSeeds = 2;
+constexpr int kNoiseSeeds = 5;
+// No figure is trusted closer than 1%: the client, the network and the server's host add
+// their own jitter, which no replay shows.
+constexpr double kNoiseFloor = 0.01;
+
+// Screening: a factor is fitted only when multiplying or dividing it by 4 moves some figure
+// by more than 3 times its noise (and at least 3%), and what it does that the factors chosen
+// before it cannot do pins it down: in noise units, the part of its sensitivity vector outside
+// their span must be at least 2.5 long, i.e. one standard error of its log below ~0.4 (the
+// factor known within about x1.5).
 constexpr double kScreenFactor = 4.0;
-// A weak pull toward the starting factors, so that figures which barely depend on a factor
-// (or noise in them) cannot drag it across its range: a factor twice or half its catalog value
-// costs as much as a 2% error on every figure.
-constexpr double kPriorWeight = 0.02 * 0.02 / (0.6931471805599453 * 0.6931471805599453);
-constexpr double kMinEffect = 0.05;
-constexpr double kMinIndependence = 0.3;
+constexpr double kMinEffectNoise = 3.0;
+constexpr double kMinEffect = 0.03;
+constexpr double kMinIndependentEffect = 2.5;
+// A weak pull toward the starting factors, so that what the figures barely pin down (or their
+// noise) cannot drag a factor across its range: a factor at twice or half its starting value
+// costs as much as 0.1 noise units of error on every figure.
+constexpr double kPriorWeight = 0.1 * 0.1 / (0.6931471805599453 * 0.6931471805599453);
 
 double clamp_to(const Factor& f, double v) { return std::clamp(v, f.lo, f.hi); }
 
@@ -86,10 +96,14 @@ std::optional<double> figure(const StageFigures& f, int metric) {
   }
 }
 
+// Replays every stage with candidate factors. A replay draws its own arrivals and lengths, so
+// its medians scatter around their expectation as the measured ones did around theirs; each
+// candidate is replayed with the same few seeds (common random numbers keep the objective
+// smooth) and the figures averaged in log space, which estimates the expectation.
 class Replayer {
  public:
   Replayer(const sim::Setup& setup, const MeasuredRun& run, const CalibrateOptions& options)
-      : setup_(setup) {
+      : setup_(setup), seed_(options.seed) {
     for (const MeasuredStage& s : run.stages) {
       sim::OfflineOptions o;
       o.engine = setup.engine;
@@ -105,23 +119,25 @@ class Replayer {
       w.samples = s.lengths;
       w.shared_prefix_groups = run.shared_prefix_groups;
       w.shared_prefix_len = run.shared_prefix_len;
-      w.seed = options.seed * 1000003 + static_cast<uint64_t>(s.index);
       stages_.push_back(std::move(o));
     }
   }
 
   int64_t replayed(size_t stage) const { return stages_[stage].workload.num_requests; }
 
-  Result<std::vector<StageFigures>> run(const Efficiency& efficiency) {
-    ++simulations_;
+  // The figures of one replay of every stage with seed number `seed`.
+  Result<std::vector<StageFigures>> run_once(const Efficiency& efficiency, int seed) {
     catalog::AcceleratorSpec accelerator = *setup_.accelerator;
     accelerator.efficiency = efficiency;
     const catalog::LatencyModel latency(*setup_.model, accelerator,
                                         setup_.latency->tensor_parallel());
     std::vector<StageFigures> out;
-    for (const sim::OfflineOptions& o : stages_) {
+    for (size_t i = 0; i < stages_.size(); ++i) {
+      sim::OfflineOptions& o = stages_[i];
+      o.workload.seed = seed_ * 1000003 + static_cast<uint64_t>(seed) * 7919 + i;
       auto r = sim::simulate(o, latency);
       if (!r) return fail(r.error());
+      ++replays_;
       StageFigures f;
       if (!r->ttft.empty()) f.ttft = r->ttft.percentile(50);
       if (!r->tpot.empty()) f.tpot = r->tpot.percentile(50);
@@ -132,12 +148,49 @@ class Replayer {
     return out;
   }
 
-  int simulations() const { return simulations_; }
+  // The figures averaged (in log space) over seeds 0 .. kFitSeeds - 1.
+  Result<std::vector<StageFigures>> run(const Efficiency& efficiency) {
+    ++candidates_;
+    std::vector<std::vector<StageFigures>> runs;
+    for (int seed = 0; seed < kFitSeeds; ++seed) {
+      auto r = run_once(efficiency, seed);
+      if (!r) return fail(r.error());
+      runs.push_back(std::move(*r));
+    }
+    return average(runs);
+  }
+
+  static std::vector<StageFigures> average(const std::vector<std::vector<StageFigures>>& runs) {
+    std::vector<StageFigures> out(runs.front().size());
+    for (size_t i = 0; i < out.size(); ++i) {
+      for (int metric = 0; metric < 3; ++metric) {
+        double sum = 0;
+        int n = 0;
+        for (const auto& r : runs) {
+          if (auto v = figure(r[i], metric); v && *v > 0) {
+            sum += std::log(*v);
+            ++n;
+          }
+        }
+        if (n > 0) slot(out[i], metric) = std::exp(sum / n);
+      }
+    }
+    return out;
+  }
+
+  int candidates() const { return candidates_; }
+  int replays() const { return replays_; }
 
  private:
+  static std::optional<double>& slot(StageFigures& f, int metric) {
+    return metric == 0 ? f.ttft : metric == 1 ? f.tpot : f.output_tokens_per_sec;
+  }
+
   const sim::Setup& setup_;
+  uint64_t seed_;
   std::vector<sim::OfflineOptions> stages_;
-  int simulations_ = 0;
+  int candidates_ = 0;
+  int replays_ = 0;
 };
 
 // log(predicted / measured) per figure; 0 where the replay lacks the figure.
@@ -156,9 +209,11 @@ std::vector<double> log_errors(const std::vector<FigureRef>& refs, const Measure
   return out;
 }
 
-double loss(const std::vector<double>& errors) {
+// Mean of (error / noise)^2: figures that scatter a lot between replays (the throughput of an
+// open-loop stage below saturation is the offered load give or take Poisson noise) count less.
+double loss(const std::vector<double>& errors, const std::vector<double>& noise) {
   double sum = 0;
-  for (double e : errors) sum += e * e;
+  for (size_t k = 0; k < errors.size(); ++k) sum += (errors[k] / noise[k]) * (errors[k] / noise[k]);
   return errors.empty() ? 0.0 : sum / errors.size();
 }
 
@@ -308,6 +363,24 @@ Result<Calibration> calibrate(const catalog::Catalog& catalog, const MeasuredRun
   const std::vector<double> base_errors = log_errors(refs, run, *base);
   say(fmt::format("replayed {} stage(s) with the catalog's factors: error {:.1f}%",
                   run.stages.size(), 100 * mean_abs_error(base_errors)));
+  // Noise: the spread of each figure's log over replays with different seeds.
+  std::vector<double> noise(refs.size(), kNoiseFloor);
+  {
+    std::vector<std::vector<double>> draws;
+    for (int seed = 0; seed < kNoiseSeeds; ++seed) {
+      auto once = replayer.run_once(c.before, 100 + seed);
+      if (!once) return fail(once.error());
+      draws.push_back(log_errors(refs, run, *once));
+    }
+    for (size_t k = 0; k < refs.size(); ++k) {
+      double mean = 0;
+      for (const auto& d : draws) mean += d[k] / draws.size();
+      double var = 0;
+      for (const auto& d : draws) var += (d[k] - mean) * (d[k] - mean) / (draws.size() - 1);
+      // The measured figure is one draw, the averaged replay nearly the expectation.
+      noise[k] = std::max(kNoiseFloor, std::sqrt(var));
+    }
+  }
 
   // Screening: which factors do these stages pin down?
   std::vector<const Factor*> chosen;
@@ -342,18 +415,20 @@ Result<Calibration> calibrate(const catalog::Catalog& catalog, const MeasuredRun
       if (!figures) return fail(figures.error());
       moved.push_back(log_errors(refs, run, *figures));
     }
-    double effect = 0;
-    std::vector<double> column(refs.size(), 0.0);
+    bool exercised = false;
+    std::vector<double> column(refs.size(), 0.0);  // d log(figure) / d log(factor) / noise
     for (size_t k = 0; k < refs.size(); ++k) {
-      effect = std::max(
-          {effect, std::abs(moved[0][k] - base_errors[k]), std::abs(moved[1][k] - base_errors[k])});
-      if (up > down) column[k] = (moved[0][k] - moved[1][k]) / std::log(up / down);
+      const double effect =
+          std::max(std::abs(moved[0][k] - base_errors[k]), std::abs(moved[1][k] - base_errors[k]));
+      exercised |= effect >= std::max(std::log1p(kMinEffect), kMinEffectNoise * noise[k]);
+      if (up > down) column[k] = (moved[0][k] - moved[1][k]) / std::log(up / down) / noise[k];
     }
     FactorResult& r = result_of(f);
-    if (effect < std::log1p(kMinEffect)) {
+    if (!exercised) {
       r.why = fmt::format(
-          "kept: the stages do not exercise it (x{0:g} or /{0:g} moves no figure by {1:.0f}%)",
-          kScreenFactor, 100 * kMinEffect);
+          "kept: the stages do not exercise it (x{0:g} or /{0:g} moves no figure by more than "
+          "its noise)",
+          kScreenFactor);
       continue;
     }
     std::vector<double> residual = column;
@@ -371,16 +446,19 @@ Result<Calibration> calibrate(const catalog::Catalog& catalog, const MeasuredRun
       r.why = "kept: its range is a single value";
       continue;
     }
-    if (rest < kMinIndependence * norm) {
+    if (rest < kMinIndependentEffect) {
       std::sort(overlaps.rbegin(), overlaps.rend());
       std::vector<std::string> names;
       for (const auto& [dot, name] : overlaps) {
-        if (dot > 0.1 * norm) names.push_back(name);
+        if (dot > 0.3 * norm) names.push_back(name);
       }
-      r.why = fmt::format(
-          "kept: these stages cannot tell its effect from {}'s (stages with other loads or "
-          "lengths would)",
-          names.empty() ? list_names({overlaps.front().second}) : list_names(names));
+      r.why = names.empty()
+                  ? "kept: its effect on these stages is too small next to their noise to pin "
+                    "it down"
+                  : fmt::format(
+                        "kept: these stages cannot tell its effect from {}'s (stages with other "
+                        "batch sizes or lengths would)",
+                        list_names(names));
       continue;
     }
     for (double& x : residual) x /= rest;
@@ -421,7 +499,7 @@ Result<Calibration> calibrate(const catalog::Catalog& catalog, const MeasuredRun
       auto figures = replayer.run(efficiency_at(x));
       if (!figures) return fail(figures.error());
       const auto errors = log_errors(refs, run, *figures);
-      double value = loss(errors);
+      double value = loss(errors, noise);
       for (size_t i = 0; i < x.size(); ++i) value += kPriorWeight * (x[i] - x0[i]) * (x[i] - x0[i]);
       if (value < best) {
         best = value;
@@ -429,8 +507,8 @@ Result<Calibration> calibrate(const catalog::Catalog& catalog, const MeasuredRun
         after_figures = *figures;
       }
       if (++evaluations % 10 == 0) {
-        say(fmt::format("simulation {}/{}: best rms error {:.2f}%", evaluations,
-                        options.max_simulations, 100 * std::sqrt(loss(after_errors))));
+        say(fmt::format("simulation {}/{}: best objective {:.3g} (error {:.1f}%)", evaluations,
+                        options.max_simulations, best, 100 * mean_abs_error(after_errors)));
       }
       return value;
     };
@@ -465,7 +543,11 @@ Result<Calibration> calibrate(const catalog::Catalog& catalog, const MeasuredRun
   }
   c.error_before = mean_abs_error(base_errors);
   c.error_after = mean_abs_error(after_errors);
-  c.simulations = replayer.simulations();
+  c.simulations = replayer.candidates();
+  c.replays = replayer.replays();
+  for (size_t k = 0; k < refs.size(); ++k) {
+    c.stages[refs[k].stage].noise[refs[k].metric] = noise[k];
+  }
   c.wall_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   return c;

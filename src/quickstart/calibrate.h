@@ -46,6 +46,9 @@ struct StageComparison {
   int64_t requests = 0;  // measured
   int64_t replayed = 0;  // simulated per replay
   StageFigures measured, before, after;
+  // How much each figure (TTFT, TPOT, throughput) scatters between replays with different
+  // seeds, as a share (log units); errors count in units of it. 0 where not measured.
+  double noise[3] = {0, 0, 0};
 };
 
 struct FactorResult {
@@ -70,6 +73,7 @@ struct Calibration {
   double error_after = 0;
   int figures = 0;
   int simulations = 0;  // candidate factor sets replayed, screening included
+  int replays = 0;      // stage replays in all (each candidate replays every stage a few times)
   double wall_seconds = 0;
   std::vector<std::string> notes;
 };

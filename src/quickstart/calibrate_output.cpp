@@ -1,6 +1,7 @@
 // The three faces of a calibration: the table people read, the JSON scripts read, and the
 // catalog overlay the simulator and the planner load.
 #include <cmath>
+#include <iterator>
 #include <optional>
 #include <string>
 
@@ -110,9 +111,14 @@ ordered_json calibration_json(const Calibration& c, const MeasuredRun& run) {
     }
     load["requests"] = s.requests;
     load["replayed_requests"] = s.replayed;
+    ordered_json noise = ordered_json::object();
+    for (size_t metric = 0; metric < std::size(kMetrics); ++metric) {
+      noise[kMetrics[metric].key] = s.noise[metric];
+    }
     stages.push_back({{"index", s.index},
                       {"load", load},
                       {"measured", figures_json(s.measured)},
+                      {"noise", noise},
                       {"before", figures_json(s.before)},
                       {"after", figures_json(s.after)}});
   }
@@ -131,7 +137,8 @@ ordered_json calibration_json(const Calibration& c, const MeasuredRun& run) {
                 {"figures", c.figures},
                 {"before", c.error_before},
                 {"after", c.error_after}};
-  j["fit"] = {{"simulations", c.simulations}, {"wall_seconds", c.wall_seconds}};
+  j["fit"] = {
+      {"simulations", c.simulations}, {"replays", c.replays}, {"wall_seconds", c.wall_seconds}};
   j["notes"] = c.notes;
   j["warnings"] = run.warnings;
   return j;
@@ -141,20 +148,23 @@ std::string calibration_table(const Calibration& c, const MeasuredRun& run) {
   std::string out =
       fmt::format("{} on {} (TP {}), {} stage(s) from {} ({})\n\n", c.model, c.accelerator,
                   c.tensor_parallel, c.stages.size(), run.dir, run.source);
-  Table stages{
-      {"stage", "load", "requests", "figure", "measured", "before", "error", "after", "error"}, {}};
+  Table stages{{"stage", "load", "requests", "figure", "measured", "noise", "before", "error",
+                "after", "error"},
+               {}};
   for (const StageComparison& s : c.stages) {
     bool first = true;
-    for (const Metric& m : kMetrics) {
+    for (size_t metric = 0; metric < std::size(kMetrics); ++metric) {
+      const Metric& m = kMetrics[metric];
       const auto& measured = s.measured.*m.member;
       if (!measured) continue;
       const auto& before = s.before.*m.member;
       const auto& after = s.after.*m.member;
       stages.rows.push_back({first ? std::to_string(s.index) : "", first ? load_text(s) : "",
                              first ? fmt::format("{} ({} replayed)", s.requests, s.replayed) : "",
-                             m.label, value_text(measured, m.scale), value_text(before, m.scale),
-                             error_text(before, measured), value_text(after, m.scale),
-                             error_text(after, measured)});
+                             m.label, value_text(measured, m.scale),
+                             fmt::format("{:.1f}%", 100 * s.noise[metric]),
+                             value_text(before, m.scale), error_text(before, measured),
+                             value_text(after, m.scale), error_text(after, measured)});
       first = false;
     }
   }
@@ -168,8 +178,11 @@ std::string calibration_table(const Calibration& c, const MeasuredRun& run) {
   out += fmt::format(
       "\nerror (mean |predicted / measured - 1| over {} figures): before {:.1f}%, after {:.1f}%\n",
       c.figures, 100 * c.error_before, 100 * c.error_after);
-  out += fmt::format("fit: {} simulations of {} stage(s) in {:.1f} s\n", c.simulations,
-                     c.stages.size(), c.wall_seconds);
+  out +=
+      "noise: how much a figure scatters between replays with other seeds; the fit weighs "
+      "errors by it\n";
+  out += fmt::format("fit: {} candidate factor sets ({} stage replays) in {:.1f} s\n",
+                     c.simulations, c.replays, c.wall_seconds);
   for (const std::string& note : c.notes) out += fmt::format("note: {}\n", note);
   return out;
 }

@@ -148,6 +148,7 @@ Result<ReportFolder> load_report_folder(const std::string& dir) {
 
   ReportFolder r;
   r.path = dir;
+  r.prefix = *prefix;
   r.label = path.filename().string();
   if (r.label.empty() || r.label == ".")
     r.label = fs::absolute(path).lexically_normal().parent_path().filename().string();
@@ -162,6 +163,8 @@ Result<ReportFolder> load_report_folder(const std::string& dir) {
     auto j = read_json(file);
     if (!j) return fail(j.error());
     r.stages.push_back(std::move(*j));
+    r.stage_indices.push_back(index);
+    r.stage_files.push_back(file.string());
   }
   const fs::path meta = path / (*prefix + "kgai_run.json");
   if (fs::exists(meta, ec)) {

@@ -14,11 +14,14 @@ namespace kgai::perf {
 
 struct ReportFolder {
   std::string path;
-  std::string label;                   // the folder's name (the path if names repeat)
-  nlohmann::json summary;              // summary_lifecycle_metrics.json; null if absent
-  std::vector<nlohmann::json> stages;  // stage_N_lifecycle_metrics.json, by N
-  nlohmann::json run;                  // kgai_run.json; null if absent (Inference Perf)
-  std::string model;                   // kgai_run.json's model, else config.yaml's; "" unknown
+  std::string label;                     // the folder's name (the path if names repeat)
+  nlohmann::json summary;                // summary_lifecycle_metrics.json; null if absent
+  std::vector<nlohmann::json> stages;    // stage_N_lifecycle_metrics.json, by N
+  std::vector<int> stage_indices;        // N of each stage file
+  std::vector<std::string> stage_files;  // the path of each, for error messages
+  std::string prefix;                    // storage.local_storage.report_file_prefix of the files
+  nlohmann::json run;                    // kgai_run.json; null if absent (Inference Perf)
+  std::string model;                     // kgai_run.json's model, else config.yaml's; "" unknown
 };
 
 // Reads one folder. Needs summary_lifecycle_metrics.json or at least one stage file (with

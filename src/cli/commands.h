@@ -16,6 +16,8 @@ void add_dra_command(CLI::App& app, int& exit_code);
 void add_quickstart_command(CLI::App& app, int& exit_code);
 // Parts of `kgai quickstart`, registered by add_quickstart_command.
 void add_quickstart_profiles_command(CLI::App& quickstart, int& exit_code);
+void add_quickstart_benchmarks_command(CLI::App& quickstart, int& exit_code);
+void add_quickstart_manifests_command(CLI::App& quickstart, int& exit_code);
 // `kgai quickstart calibrate`, added to the quickstart subcommand.
 void add_quickstart_calibrate_command(CLI::App& quickstart, int& exit_code);
 

@@ -98,6 +98,8 @@ void add_quickstart_command(CLI::App& app, int& exit_code) {
   add_list(*qs, "use-cases", "List GIQ's use cases (average input and output tokens)",
            Listing::kUseCases, exit_code);
   add_quickstart_profiles_command(*qs, exit_code);
+  add_quickstart_benchmarks_command(*qs, exit_code);
+  add_quickstart_manifests_command(*qs, exit_code);
   add_quickstart_calibrate_command(*qs, exit_code);
 }
 

@@ -122,6 +122,9 @@ Result<OperatingPoint> measure_load(const sim::EngineConfig& engine,
     for (double f : w.finishes)
       if (f > w.first_arrival && f <= w.next_arrival) ++finished_in_window;
     p.kept_up = static_cast<double>(finished_in_window) / static_cast<double>(w.count);
+    // The load the engine faced: a finite Poisson sample's arrivals run a few percent above or
+    // below its nominal rate, and the latencies measured belong to the arrivals it had.
+    if (load.rate > 0) p.offered_rate = static_cast<double>(w.count) / window;
     const double rate =
         static_cast<double>(std::min<uint64_t>(w.count, finished_in_window)) / window;
     p.requests_per_second = rate;
@@ -133,6 +136,14 @@ Result<OperatingPoint> measure_load(const sim::EngineConfig& engine,
   p.ntpot_ms = w.ntpot.percentile(q) * 1e3;
   p.itl_ms = itl.percentile(q) * 1e3;
   p.e2e_ms = w.e2e.percentile(q) * 1e3;
+  const auto percentiles = [](const auto& d, double scale) {
+    return LatencyPercentiles{d.percentile(50) * scale, d.percentile(90) * scale,
+                              d.percentile(99) * scale, d.mean() * scale};
+  };
+  p.ttft = percentiles(w.ttft, 1e3);
+  p.ntpot = percentiles(w.ntpot, 1e3);
+  p.itl = percentiles(itl, 1e3);
+  p.e2e = percentiles(w.e2e, 1e3);
   p.goodput_rps = p.requests_per_second * static_cast<double>(w.good) / w.count;
   // Little's law: the mean number in a stage is throughput x the mean time spent in it.
   p.mean_running = p.requests_per_second * w.running_seconds / w.count;

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cmath>
+#include <map>
 #include <set>
 
 #include <fmt/format.h>
@@ -16,8 +18,8 @@
 namespace kgai::quickstart {
 namespace {
 
-constexpr std::string_view kEntryKeys[] = {"accelerator", "cloud", "as_of",
-                                           "source",      "note",  "usd_per_chip_hour"};
+constexpr std::string_view kEntryKeys[] = {
+    "accelerator", "cloud", "as_of", "source", "note", "usd_per_chip_hour", "instance_types"};
 
 // "<source>: <path>: <message> (line L, column C)".
 template <typename... Args>
@@ -178,6 +180,33 @@ Result<void> PriceBook::load_text(std::string_view yaml, std::string_view source
     auto note = read_string(source, entry, "note", path, false);
     if (!note) return fail(note.error());
 
+    // Optional: the machine type that carries N chips ({1: a3-highgpu-1g, ...}).
+    std::map<int, std::string> instances;
+    const YAML::Node types = entry["instance_types"];
+    const std::string types_path = path + ".instance_types";
+    if (types.IsDefined() && !types.IsNull()) {
+      if (!types.IsMap()) {
+        return error_at(source, types, types_path,
+                        "expected a map of chip count to machine type, got {}",
+                        yaml_text::describe(types));
+      }
+      for (const auto& item : types) {
+        int count = 0;
+        const std::string key = item.first.IsScalar() ? item.first.Scalar() : std::string();
+        const auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), count);
+        if (ec != std::errc() || end != key.data() + key.size() || count < 1 || count > 64) {
+          return error_at(source, item.first, types_path,
+                          "expected chip counts 1 to 64 as keys, got '{}'", key);
+        }
+        if (!item.second.IsScalar() || item.second.Scalar().empty() ||
+            item.second.Scalar().size() > 100) {
+          return error_at(source, item.second, fmt::format("{}.{}", types_path, count),
+                          "expected a machine type name, got {}", yaml_text::describe(item.second));
+        }
+        instances[count] = item.second.Scalar();
+      }
+    }
+
     const YAML::Node usd = entry["usd_per_chip_hour"];
     const std::string usd_path = path + ".usd_per_chip_hour";
     if (!usd.IsDefined() || usd.IsNull()) {
@@ -191,7 +220,8 @@ Result<void> PriceBook::load_text(std::string_view yaml, std::string_view source
       const std::string model = item.first.Scalar();
       auto value = read_price(source, item.second, usd_path + "." + model);
       if (!value) return fail(value.error());
-      parsed.push_back(Price{(*spec)->name, *cloud, model, *value, *as_of, *from, *note});
+      parsed.push_back(
+          Price{(*spec)->name, *cloud, model, *value, *as_of, *from, *note, instances});
     }
   }
   for (auto& price : parsed) put(std::move(price));

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <span>
 #include <string>
 #include <string_view>
@@ -36,6 +37,14 @@ struct Price {
   std::string as_of;  // "2026-09" or "2026-09-15"; empty for the catalog's undated prices
   std::string source;
   std::string note;  // optional caveat, e.g. "GPU only; the host VM is extra"
+  // The cloud's machine type carrying N chips, where known (GIQ's "instance type").
+  std::map<int, std::string> instance_types;
+
+  // The machine type for `count` chips; empty when none is on record.
+  std::string instance_type(int count) const {
+    auto it = instance_types.find(count);
+    return it == instance_types.end() ? std::string() : it->second;
+  }
 };
 
 class PriceBook {

@@ -44,9 +44,19 @@ struct WorkloadShape {
   int max_output_tokens = 0;
 };
 
+// A latency distribution reduced to the percentiles GIQ and Inference Perf print (ms).
+struct LatencyPercentiles {
+  double p50 = 0;
+  double p90 = 0;
+  double p99 = 0;
+  double mean = 0;
+};
+
 // One simulated load level: its throughput and latency percentiles.
 struct OperatingPoint {
-  double offered_rate = 0;         // requests/s sent (0 for a closed loop)
+  // Requests/s sent in the measured window (0 for a closed loop): a finite Poisson sample's
+  // arrival rate, which differs from its nominal rate by a few percent.
+  double offered_rate = 0;
   int concurrency = 0;             // clients (closed loop), 0 for an open loop
   double requests_per_second = 0;  // achieved
   // Answers finished per request arrived in the measured window: below 1 the engine fell
@@ -59,6 +69,8 @@ struct OperatingPoint {
   double ntpot_ms = 0;
   double itl_ms = 0;
   double e2e_ms = 0;
+  // The whole distributions (for benchmark curves and reports).
+  LatencyPercentiles ttft, ntpot, itl, e2e;
   // Requests/s that met every latency target (= requests_per_second without targets).
   double goodput_rps = 0;
   // Engine state, time-averaged over the run: what an autoscaler on vLLM's metrics would see.

@@ -18,6 +18,7 @@ void add_quickstart_command(CLI::App& app, int& exit_code);
 void add_quickstart_profiles_command(CLI::App& quickstart, int& exit_code);
 void add_quickstart_benchmarks_command(CLI::App& quickstart, int& exit_code);
 void add_quickstart_manifests_command(CLI::App& quickstart, int& exit_code);
+void add_quickstart_report_command(CLI::App& quickstart, int& exit_code);
 // `kgai quickstart calibrate`, added to the quickstart subcommand.
 void add_quickstart_calibrate_command(CLI::App& quickstart, int& exit_code);
 

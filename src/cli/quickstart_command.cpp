@@ -100,6 +100,7 @@ void add_quickstart_command(CLI::App& app, int& exit_code) {
   add_quickstart_profiles_command(*qs, exit_code);
   add_quickstart_benchmarks_command(*qs, exit_code);
   add_quickstart_manifests_command(*qs, exit_code);
+  add_quickstart_report_command(*qs, exit_code);
   add_quickstart_calibrate_command(*qs, exit_code);
 }
 

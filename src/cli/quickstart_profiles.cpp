@@ -1,8 +1,12 @@
 // `kgai quickstart profiles list` (the search over setups, printed as GIQ prints profiles) and
 // `kgai quickstart benchmarks list` (each setup's latency/throughput curve).
+#include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
@@ -12,6 +16,7 @@
 #include "quickstart/benchmark_curve.h"
 #include "quickstart/listings.h"
 #include "quickstart/profiles_output.h"
+#include "quickstart/report_html.h"
 
 namespace kgai::cli {
 namespace {
@@ -118,7 +123,97 @@ int run_benchmarks(const BenchmarksFlags& f) {
   return 0;
 }
 
+struct ReportFlags {
+  AdviceFlags advice;
+  std::string out;
+  int curves = 6;
+  int stages = 8;
+};
+
+Result<void> write_file(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream file(path, std::ios::binary);
+  file << text;
+  file.close();
+  if (!file) return fail("{}: cannot write", path.string());
+  return {};
+}
+
+int run_report(const ReportFlags& f) {
+  if (f.curves < 0 || f.curves > 20) {
+    log::error("--curves must be 0 to 20, got {}", f.curves);
+    return 2;
+  }
+  auto advice = resolve_advice(f.advice);
+  if (!advice) {
+    log::error("{}", advice.error().message);
+    return 2;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(f.out, ec);
+  if (ec) {
+    log::error("{}: cannot create: {}", f.out, ec.message());
+    return 2;
+  }
+  auto profiles = quickstart::search_profiles(advice->catalog, advice->prices, advice->request);
+  if (!profiles) {
+    log::error("{}", profiles.error().message);
+    return 2;
+  }
+  // The curves of the cheapest setups, each with the settings the search chose for it.
+  quickstart::CurveResult curves;
+  for (size_t i = 0; i < profiles->profiles.size() && i < static_cast<size_t>(f.curves); ++i) {
+    const auto& p = profiles->profiles[i];
+    quickstart::SearchRequest one = advice->request;
+    one.models = {p.model};
+    one.accelerators = {p.accelerator};
+    one.tensor_parallel = {p.accelerator_count};
+    one.max_num_seqs = {p.settings.max_num_seqs};
+    one.max_num_batched_tokens = {p.settings.max_num_batched_tokens};
+    one.progress = nullptr;
+    auto curve = quickstart::benchmark_curves(advice->catalog, advice->prices, one, f.stages);
+    if (!curve) {
+      log::error("{}", curve.error().message);
+      return 2;
+    }
+    curves.simulations += curve->simulations;
+    for (auto& c : curve->curves) curves.curves.push_back(std::move(c));
+  }
+  const std::string generated = fmt::format(
+      "{:%Y-%m-%d %H:%M} UTC",
+      fmt::gmtime(std::chrono::system_clock::to_time_t(std::chrono::system_clock::now())));
+  const std::string html = quickstart::render_report(
+      {&advice->request, &*profiles, &curves, generated});
+  const std::filesystem::path dir(f.out);
+  for (auto [name, text] :
+       {std::pair{"report.html", html},
+        {"profiles.json", quickstart::profiles_json(*profiles).dump(2) + "\n"},
+        {"benchmarks.json", quickstart::curves_json(curves).dump(2) + "\n"}}) {
+    if (auto ok = write_file(dir / name, text); !ok) {
+      log::error("{}", ok.error().message);
+      return 2;
+    }
+  }
+  log::info("wrote {}: {} profiles, {} curves", (dir / "report.html").string(),
+            profiles->profiles.size(), curves.curves.size());
+  return profiles->profiles.empty() ? 1 : 0;
+}
+
 }  // namespace
+
+void add_quickstart_report_command(CLI::App& quickstart, int& exit_code) {
+  auto* cmd = quickstart.add_subcommand(
+      "report",
+      "Search as 'profiles list' does and write --out DIR/report.html (self-contained: the "
+      "cheapest setups' latency/throughput curves, the Pareto front of cost against latency over "
+      "every profile, the table), profiles.json and benchmarks.json.");
+  auto flags = std::make_shared<ReportFlags>();
+  add_advice_options(*cmd, flags->advice, true);
+  cmd->add_option("--out", flags->out, "Folder for the report (created)")->required();
+  cmd->add_option("--curves", flags->curves, "Curves for the cheapest N setups (0 to 20)")
+      ->capture_default_str();
+  cmd->add_option("--stages", flags->stages, "Rates per curve (2 to 50)")->capture_default_str();
+  cmd->callback([&exit_code, flags] { exit_code = run_report(*flags); });
+}
 
 void add_quickstart_benchmarks_command(CLI::App& quickstart, int& exit_code) {
   auto* group = quickstart.add_subcommand(

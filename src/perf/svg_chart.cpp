@@ -291,12 +291,12 @@ std::string render(const Chart& chart) {
     }
     line.pop_back();
     out += fmt::format("<g class=\"series\"><title>{}</title>\n", escape(s.name));
-    if (pts.size() > 1) {
+    if (s.line && pts.size() > 1) {
       out += fmt::format(
           "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.8\" points=\"{}\"/>\n", c, line);
     }
     // A lone point has no line to show it, so it always gets a marker.
-    if (s.markers || pts.size() == 1) {
+    if (s.markers || !s.line || pts.size() == 1) {
       for (auto [x, y] : pts) {
         out += fmt::format(
             "<circle cx=\"{}\" cy=\"{}\" r=\"3.2\" fill=\"{}\"><title>{}: {} {} at {} {}</title>"

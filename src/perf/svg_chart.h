@@ -28,6 +28,7 @@ struct Series {
   std::string name;
   std::vector<std::pair<double, double>> points;  // (x, y), drawn in this order
   bool markers = true;                            // a dot per point (with its values as a tooltip)
+  bool line = true;                               // false: a scatter of dots only
   bool step = false;                              // draw as a step function (counts over time)
 };
 

@@ -37,6 +37,11 @@ constexpr Factor kFactors[] = {
     {"per_request_us", "us", &Efficiency::per_request_s, 0.05e-6, 500e-6, 1e6},
     {"allreduce_latency_us", "us", &Efficiency::allreduce_latency_s, 1e-6, 1e-3, 1e6},
     {"frontend_ms", "ms", &Efficiency::frontend_s, 0.1e-3, 2.0, 1e3},
+    {"frontend_cpu_ms", "ms", &Efficiency::frontend_cpu_s, 0.01e-3, 0.5, 1e3},
+    {"frontend_cpu_us_per_prompt_token", "us", &Efficiency::frontend_cpu_per_prompt_token_s,
+     0.01e-6, 1e-3, 1e6},
+    {"frontend_cpu_us_per_output_token", "us", &Efficiency::frontend_cpu_per_output_token_s, 0.1e-6,
+     5e-3, 1e6},
 };
 
 const Factor& factor(std::string_view key) {
@@ -47,10 +52,15 @@ const Factor& factor(std::string_view key) {
 }
 
 // Tried in this order; an earlier factor wins when two move the figures alike. Memory and the
-// step overhead set decode (TPOT); the frontend and prefill compute set idle TTFT; decode
-// compute and the per-request cost only show in large batches.
-constexpr const char* kCandidates[] = {"memory",          "step_fixed_us",  "frontend_ms",
-                                       "compute_prefill", "compute_decode", "per_request_us"};
+// step overhead set decode (TPOT); the API server's fixed delay and prefill compute set idle
+// TTFT; the API server's CPU per request adds to idle TTFT like the fixed delay, but shows
+// apart from it as queueing under load; decode compute, the per-request cost and the API
+// server's CPU per output token only show in large batches. The API server's CPU per prompt
+// token is not a candidate: idle, it is prefill compute's twin (both scale with the prompt),
+// and the two trade off along a ridge that noise decides.
+constexpr const char* kCandidates[] = {
+    "memory",          "step_fixed_us",  "frontend_ms",    "compute_prefill",
+    "frontend_cpu_ms", "compute_decode", "per_request_us", "frontend_cpu_us_per_output_token"};
 
 // Replays averaged per candidate, and replays of the catalog's factors used to measure how much
 // each figure scatters from one draw of arrivals and lengths to the next (its noise).
@@ -66,6 +76,9 @@ constexpr double kNoiseFloor = 0.01;
 // their span must be at least 2.5 long, i.e. one standard error of its log below ~0.4 (the
 // factor known within about x1.5).
 constexpr double kScreenFactor = 4.0;
+// ... and a factor that passes is moved by this much too: near where the fit starts it must
+// still be pinned down, by the same measure.
+constexpr double kLocalFactor = 1.5;
 constexpr double kMinEffectNoise = 3.0;
 constexpr double kMinEffect = 0.03;
 constexpr double kMinIndependentEffect = 2.5;
@@ -284,13 +297,18 @@ Result<Minimum> nelder_mead(F&& f, std::vector<double> x0, const std::vector<dou
       const auto reflected = along(-1.0);
       auto fr = eval(reflected);
       if (!fr) return fail(fr.error());
-      if (*fr < simplex[0].first) {
+      // Each move below costs one more evaluation: never past the budget.
+      if (*fr < simplex[0].first && used >= budget) {
+        simplex[d] = {*fr, reflected};
+      } else if (*fr < simplex[0].first) {
         const auto expanded = along(-2.0);
         auto fe = eval(expanded);
         if (!fe) return fail(fe.error());
         simplex[d] = *fe < *fr ? std::pair{*fe, expanded} : std::pair{*fr, reflected};
       } else if (*fr < simplex[d - 1].first) {
         simplex[d] = {*fr, reflected};
+      } else if (used >= budget) {
+        if (*fr < simplex[d].first) simplex[d] = {*fr, reflected};
       } else {
         const bool outside = *fr < simplex[d].first;
         const auto contracted = along(outside ? -0.5 : 0.5);
@@ -398,30 +416,53 @@ Result<Calibration> calibrate(const catalog::Catalog& catalog, const MeasuredRun
   result_of(factor("per_layer_us")).why =
       "kept: it adds num_layers x per_layer_us to every step, which step_fixed_us fits as "
       "well for one model";
+  result_of(factor("frontend_cpu_us_per_prompt_token")).why =
+      "kept: at low load it adds to TTFT in proportion to the prompt, as compute_prefill does, "
+      "and under load its share is small; measure the tokenizer to change it";
   result_of(factor("allreduce_latency_us")).why =
       c.tensor_parallel > 1
           ? "kept: a per-step cost at a fixed TP size, which step_fixed_us fits as well"
           : "kept: no all-reduce at TP 1";
+  std::vector<std::vector<double>> last_moved;  // log errors at the last two values screened
   for (const char* key : kCandidates) {
     const Factor& f = factor(key);
     const double v0 = clamp_to(f, c.before.*f.member > 0 ? c.before.*f.member : f.lo);
     const double up = clamp_to(f, v0 * kScreenFactor);
     const double down = clamp_to(f, v0 / kScreenFactor);
-    std::vector<std::vector<double>> moved;
-    for (double v : {up, down}) {
-      Efficiency e = c.before;
-      e.*f.member = v;
-      auto figures = replayer.run(e);
-      if (!figures) return fail(figures.error());
-      moved.push_back(log_errors(refs, run, *figures));
-    }
+    auto sensitivity = [&](double hi_value, double lo_value) -> Result<std::vector<double>> {
+      // d log(figure) / d log(factor) / noise between two values of the factor (their log
+      // errors stay in last_moved).
+      std::vector<std::vector<double>> moved;
+      for (double v : {hi_value, lo_value}) {
+        Efficiency e = c.before;
+        e.*f.member = v;
+        auto figures = replayer.run(e);
+        if (!figures) return fail(figures.error());
+        moved.push_back(log_errors(refs, run, *figures));
+      }
+      std::vector<double> column(refs.size(), 0.0);
+      for (size_t k = 0; k < refs.size(); ++k) {
+        if (hi_value > lo_value) {
+          column[k] = (moved[0][k] - moved[1][k]) / std::log(hi_value / lo_value) / noise[k];
+        }
+      }
+      last_moved = std::move(moved);
+      return column;
+    };
+    auto wide = sensitivity(up, down);
+    if (!wide) return fail(wide.error());
+    const std::vector<double>& column = *wide;
     bool exercised = false;
-    std::vector<double> column(refs.size(), 0.0);  // d log(figure) / d log(factor) / noise
     for (size_t k = 0; k < refs.size(); ++k) {
-      const double effect =
-          std::max(std::abs(moved[0][k] - base_errors[k]), std::abs(moved[1][k] - base_errors[k]));
+      const double effect = std::max(std::abs(last_moved[0][k] - base_errors[k]),
+                                     std::abs(last_moved[1][k] - base_errors[k]));
       exercised |= effect >= std::max(std::log1p(kMinEffect), kMinEffectNoise * noise[k]);
-      if (up > down) column[k] = (moved[0][k] - moved[1][k]) / std::log(up / down) / noise[k];
+    }
+    // Which side moves the figures more (for the reason a factor is kept).
+    double moved_above = 0, moved_below = 0;
+    for (size_t k = 0; k < refs.size(); ++k) {
+      moved_above += std::abs(last_moved[0][k] - base_errors[k]) / noise[k];
+      moved_below += std::abs(last_moved[1][k] - base_errors[k]) / noise[k];
     }
     FactorResult& r = result_of(f);
     if (!exercised) {
@@ -431,17 +472,24 @@ Result<Calibration> calibrate(const catalog::Catalog& catalog, const MeasuredRun
           kScreenFactor);
       continue;
     }
-    std::vector<double> residual = column;
+    // What a factor does that the factors chosen before it cannot: its part outside their span.
+    auto outside = [&](std::vector<double> v) {
+      for (const auto& b : basis) {
+        const double dot = std::inner_product(v.begin(), v.end(), b.begin(), 0.0);
+        for (size_t k = 0; k < v.size(); ++k) v[k] -= dot * b[k];
+      }
+      return v;
+    };
+    auto length = [](const std::vector<double>& v) {
+      return std::sqrt(std::inner_product(v.begin(), v.end(), v.begin(), 0.0));
+    };
     std::vector<std::pair<double, std::string>> overlaps;
     for (size_t b = 0; b < basis.size(); ++b) {
       const double dot = std::inner_product(column.begin(), column.end(), basis[b].begin(), 0.0);
-      for (size_t k = 0; k < residual.size(); ++k) residual[k] -= dot * basis[b][k];
       overlaps.emplace_back(std::abs(dot), chosen[b]->key);
     }
-    const double norm =
-        std::sqrt(std::inner_product(column.begin(), column.end(), column.begin(), 0.0));
-    const double rest =
-        std::sqrt(std::inner_product(residual.begin(), residual.end(), residual.begin(), 0.0));
+    const double norm = length(column);
+    const double rest = length(outside(column));
     if (norm <= 0) {
       r.why = "kept: its range is a single value";
       continue;
@@ -461,7 +509,22 @@ Result<Calibration> calibrate(const catalog::Catalog& catalog, const MeasuredRun
                         list_names(names));
       continue;
     }
-    for (double& x : residual) x /= rest;
+    // The same near the starting value: a factor that matters only on one side of it (decode
+    // compute while the batches are memory-bound, the API server's CPU while it is far from
+    // busy) hardly moves the figures where the fit starts, so the fit could drift it anywhere.
+    auto local = sensitivity(clamp_to(f, v0 * kLocalFactor), clamp_to(f, v0 / kLocalFactor));
+    if (!local) return fail(local.error());
+    std::vector<double> residual = outside(*local);
+    const double rest_near = length(residual);
+    if (rest_near < kMinIndependentEffect) {
+      r.why = fmt::format(
+          "kept: near its value (x{0:g} or /{0:g}) it moves these stages' figures too little, "
+          "apart from what the factors before it do, to pin it down; only a much {1} value "
+          "would show",
+          kLocalFactor, moved_above >= moved_below ? "larger" : "smaller");
+      continue;
+    }
+    for (double& x : residual) x /= rest_near;
     basis.push_back(std::move(residual));
     chosen.push_back(&f);
     r.fitted = true;

@@ -90,7 +90,7 @@ std::string overlay_yaml(const Calibration& c, const MeasuredRun& run,
   for (const FactorResult& f : c.factors) {
     const std::string entry = fmt::format("{}: {}", f.key, number(f.after));
     const std::string note = f.fitted ? fmt::format("fitted (was {})", number(f.before)) : "kept";
-    out += fmt::format("      {:<34}# {}\n", entry, note);
+    out += fmt::format("      {:<40}# {}\n", entry, note);
   }
   return out;
 }

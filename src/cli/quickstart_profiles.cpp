@@ -181,13 +181,12 @@ int run_report(const ReportFlags& f) {
   const std::string generated = fmt::format(
       "{:%Y-%m-%d %H:%M} UTC",
       fmt::gmtime(std::chrono::system_clock::to_time_t(std::chrono::system_clock::now())));
-  const std::string html = quickstart::render_report(
-      {&advice->request, &*profiles, &curves, generated});
+  const std::string html =
+      quickstart::render_report({&advice->request, &*profiles, &curves, generated});
   const std::filesystem::path dir(f.out);
-  for (auto [name, text] :
-       {std::pair{"report.html", html},
-        {"profiles.json", quickstart::profiles_json(*profiles).dump(2) + "\n"},
-        {"benchmarks.json", quickstart::curves_json(curves).dump(2) + "\n"}}) {
+  for (auto [name, text] : {std::pair{"report.html", html},
+                            {"profiles.json", quickstart::profiles_json(*profiles).dump(2) + "\n"},
+                            {"benchmarks.json", quickstart::curves_json(curves).dump(2) + "\n"}}) {
     if (auto ok = write_file(dir / name, text); !ok) {
       log::error("{}", ok.error().message);
       return 2;

@@ -14,20 +14,11 @@ namespace kgai::quickstart {
 
 namespace {
 
-// The counted requests' figures, collected as they finish.
-struct Window {
-  uint64_t first_id = 0;  // ids in [first_id, last_id] are counted
-  uint64_t last_id = 0;
-  stats::Samples ttft, ntpot, e2e;
-  uint64_t count = 0;
-  uint64_t good = 0;
-  uint64_t input_tokens = 0;
-  uint64_t output_tokens = 0;
-  double first_arrival = -1;     // of the first counted request
-  double next_arrival = -1;      // of the first request after the counted ones
-  std::vector<double> finishes;  // of every request
-  double running_seconds = 0;    // sum over counted requests of time in the engine's batch
-  double waiting_seconds = 0;    // ... and time before it
+// What the run says of each request, kept to choose the steady-state window afterwards.
+struct Finished {
+  uint64_t id;
+  double arrival, first_scheduled, first_token, finished;
+  int prompt_tokens, output_tokens;
 };
 
 double mean_lengths(const sim::WorkloadSpec& w, bool input) {
@@ -68,86 +59,125 @@ Result<OperatingPoint> measure_load(const sim::EngineConfig& engine,
         latency, load.concurrency, mean_lengths(workload, true), mean_lengths(workload, false));
   }
 
-  Window w;
   const auto n = static_cast<uint64_t>(load.num_requests);
-  const uint64_t skip = load.concurrency > 0 ? std::min<uint64_t>(load.concurrency, n / 4) : n / 10;
-  w.first_id = skip + 1;
-  w.last_id = n - skip;
-  const double ttft_target = targets.ttft_ms.value_or(0) / 1e3;
-  const double ntpot_target = targets.ntpot_ms.value_or(0) / 1e3;
-  const double itl_target = targets.itl_ms.value_or(0) / 1e3;
-  w.finishes.reserve(n);
+  std::vector<Finished> all;
+  all.reserve(n);
   options.collect_samples = false;
+  options.skip_unmatchable_hashes = true;
   stats::LogHistogram itl;
   options.on_token_gap = [&itl](double gap, uint64_t count) { itl.observe(gap, count); };
-  options.on_finished = [&](const sim::FinishedRequest& r) {
-    w.finishes.push_back(r.finished);
-    if (r.id == w.first_id) w.first_arrival = r.arrival;
-    if (r.id == w.last_id + 1) w.next_arrival = r.arrival;
-    if (r.id < w.first_id || r.id > w.last_id) return;
-    const double ttft = r.first_token - r.arrival;
-    const double e2e = r.finished - r.arrival;
-    const double ntpot = e2e / std::max(1, r.output_tokens);
-    const double mean_gap =
-        r.output_tokens > 1 ? (r.finished - r.first_token) / (r.output_tokens - 1) : 0.0;
-    w.ttft.add(ttft);
-    w.ntpot.add(ntpot);
-    w.e2e.add(e2e);
-    ++w.count;
-    w.input_tokens += static_cast<uint64_t>(r.prompt_tokens);
-    w.output_tokens += static_cast<uint64_t>(r.output_tokens);
-    w.running_seconds += r.finished - r.first_scheduled;
-    w.waiting_seconds += r.first_scheduled - r.arrival;
-    const bool good = (!targets.ttft_ms || ttft <= ttft_target) &&
-                      (!targets.ntpot_ms || ntpot <= ntpot_target) &&
-                      (!targets.itl_ms || mean_gap <= itl_target);
-    if (good) ++w.good;
+  options.on_finished = [&all](const sim::FinishedRequest& r) {
+    all.push_back({r.id, r.arrival, r.first_scheduled, r.first_token, r.finished, r.prompt_tokens,
+                   r.output_tokens});
   };
   auto run = sim::simulate(options, latency);
   if (!run) return fail(run.error());
-  if (w.count == 0) return fail("no request finished in the measured window");
+  if (all.size() < 10) return fail("too few requests finished to measure");
+  std::sort(all.begin(), all.end(),
+            [](const Finished& a, const Finished& b) { return a.id < b.id; });
+
+  // The steady-state window. It starts once the system has filled: after the first tenth of
+  // the requests (a closed loop: its first round of clients), and no sooner than two median
+  // request latencies into the run (a long answer fills the engine for that long). It ends
+  // before the last tenth (a round), whose latencies flatter as arrivals stop.
+  std::vector<double> e2es;
+  e2es.reserve(all.size());
+  for (const auto& r : all) e2es.push_back(r.finished - r.arrival);
+  std::nth_element(e2es.begin(), e2es.begin() + e2es.size() / 2, e2es.end());
+  const double fill_time = 2 * e2es[e2es.size() / 2];
+  const size_t edge =
+      load.concurrency > 0 ? std::min<size_t>(load.concurrency, all.size() / 4) : all.size() / 10;
+  size_t first = std::max<size_t>(edge, 1);
+  while (first < all.size() && all[first].arrival < fill_time) ++first;
+  size_t end = all.size() - std::max<size_t>(edge, 1);  // one past the last counted
+  // Too short a run for its latency: count what there is past the first requests.
+  if (first + 10 > end)
+    first = std::min<size_t>(std::max<size_t>(edge, 1), end > 10 ? end - 10 : 0);
+  const double t_start = all[first].arrival;
+  const double t_end = all[end].arrival;  // the first request after the window
+
+  stats::Samples ttft, ntpot, e2e;
+  uint64_t count = 0, good = 0, input_tokens = 0, output_tokens = 0;
+  double running_seconds = 0, waiting_seconds = 0;
+  const double ttft_target = targets.ttft_ms.value_or(0) / 1e3;
+  const double ntpot_target = targets.ntpot_ms.value_or(0) / 1e3;
+  const double itl_target = targets.itl_ms.value_or(0) / 1e3;
+  double early = 0, late = 0;
+  const size_t counted = end - first;
+  const size_t quarter = counted / 4;
+  for (size_t i = first; i < end; ++i) {
+    const Finished& r = all[i];
+    const double t = r.first_token - r.arrival;
+    const double latency_s = r.finished - r.arrival;
+    const double normalized = latency_s / std::max(1, r.output_tokens);
+    const double mean_gap =
+        r.output_tokens > 1 ? (r.finished - r.first_token) / (r.output_tokens - 1) : 0.0;
+    ttft.add(t);
+    ntpot.add(normalized);
+    e2e.add(latency_s);
+    ++count;
+    input_tokens += static_cast<uint64_t>(r.prompt_tokens);
+    output_tokens += static_cast<uint64_t>(r.output_tokens);
+    running_seconds += r.finished - r.first_scheduled;
+    waiting_seconds += r.first_scheduled - r.arrival;
+    if (i - first < quarter) early += latency_s;
+    if (end - i <= quarter) late += latency_s;
+    if ((!targets.ttft_ms || t <= ttft_target) &&
+        (!targets.ntpot_ms || normalized <= ntpot_target) &&
+        (!targets.itl_ms || mean_gap <= itl_target)) {
+      ++good;
+    }
+  }
 
   // Throughput in the window from the first counted request's arrival to the arrival of the
   // first one after them: the counted requests arrived in it (in a closed loop each answer
   // releases the next request, so that is the service rate), and in an open loop the answers
-  // finishing in it show whether the engine kept up with the offered rate. The lower of the
-  // two is the honest figure. Windows bounded by arrivals stay right when requests come in
-  // waves (equal lengths in a closed loop).
+  // finishing in it show whether the engine kept up. Windows bounded by arrivals stay right
+  // when requests come in waves (equal lengths in a closed loop).
   OperatingPoint p;
   p.offered_rate = load.rate;
   p.concurrency = load.concurrency;
-  const double window = w.next_arrival - w.first_arrival;
-  if (w.first_arrival >= 0 && window > 0) {
+  const double window = t_end - t_start;
+  if (window > 0 && count > 0) {
     uint64_t finished_in_window = 0;
-    for (double f : w.finishes)
-      if (f > w.first_arrival && f <= w.next_arrival) ++finished_in_window;
-    p.kept_up = static_cast<double>(finished_in_window) / static_cast<double>(w.count);
+    for (const auto& r : all)
+      if (r.finished > t_start && r.finished <= t_end) ++finished_in_window;
+    p.kept_up = static_cast<double>(finished_in_window) / static_cast<double>(count);
+    // In a steady state finishes and arrivals in the window differ by the change in the number
+    // of requests in the system, which swings by about its square root (Little: rate x mean
+    // latency) at each end of the window.
+    const double in_system = static_cast<double>(count) / window * e2e.mean();
+    p.kept_up_noise = std::sqrt(2 * std::max(1.0, in_system)) / static_cast<double>(count);
+    // A queue that grows also makes the later requests slower.
+    if (quarter > 0 && early > 0) p.latency_growth = late / early;
     // The load the engine faced: a finite Poisson sample's arrivals run a few percent above or
     // below its nominal rate, and the latencies measured belong to the arrivals it had.
-    if (load.rate > 0) p.offered_rate = static_cast<double>(w.count) / window;
-    const double rate =
-        static_cast<double>(std::min<uint64_t>(w.count, finished_in_window)) / window;
+    if (load.rate > 0) p.offered_rate = static_cast<double>(count) / window;
+    const double rate = static_cast<double>(std::min(count, finished_in_window)) / window;
     p.requests_per_second = rate;
-    p.input_tokens_per_second = rate * static_cast<double>(w.input_tokens) / w.count;
-    p.output_tokens_per_second = rate * static_cast<double>(w.output_tokens) / w.count;
+    p.input_tokens_per_second = rate * static_cast<double>(input_tokens) / count;
+    p.output_tokens_per_second = rate * static_cast<double>(output_tokens) / count;
   }
+  // (No answer finishing in the window leaves the rates at 0 and kept_up at 0: a load far
+  // past what the engine can do.)
+  if (!(p.requests_per_second > 0)) p.kept_up = 0;
   const double q = targets.percentile;
-  p.ttft_ms = w.ttft.percentile(q) * 1e3;
-  p.ntpot_ms = w.ntpot.percentile(q) * 1e3;
+  p.ttft_ms = ttft.percentile(q) * 1e3;
+  p.ntpot_ms = ntpot.percentile(q) * 1e3;
   p.itl_ms = itl.percentile(q) * 1e3;
-  p.e2e_ms = w.e2e.percentile(q) * 1e3;
+  p.e2e_ms = e2e.percentile(q) * 1e3;
   const auto percentiles = [](const auto& d, double scale) {
     return LatencyPercentiles{d.percentile(50) * scale, d.percentile(90) * scale,
                               d.percentile(99) * scale, d.mean() * scale};
   };
-  p.ttft = percentiles(w.ttft, 1e3);
-  p.ntpot = percentiles(w.ntpot, 1e3);
+  p.ttft = percentiles(ttft, 1e3);
+  p.ntpot = percentiles(ntpot, 1e3);
   p.itl = percentiles(itl, 1e3);
-  p.e2e = percentiles(w.e2e, 1e3);
-  p.goodput_rps = p.requests_per_second * static_cast<double>(w.good) / w.count;
+  p.e2e = percentiles(e2e, 1e3);
+  p.goodput_rps = p.requests_per_second * static_cast<double>(good) / count;
   // Little's law: the mean number in a stage is throughput x the mean time spent in it.
-  p.mean_running = p.requests_per_second * w.running_seconds / w.count;
-  p.mean_waiting = p.requests_per_second * w.waiting_seconds / w.count;
+  p.mean_running = p.requests_per_second * running_seconds / count;
+  p.mean_waiting = p.requests_per_second * waiting_seconds / count;
   p.mean_kv_cache_usage = run->busy_time > 0 ? run->kv_time_weighted / run->busy_time : 0.0;
   p.preemptions = static_cast<double>(run->counters.preemptions);
   return p;

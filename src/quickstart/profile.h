@@ -62,6 +62,12 @@ struct OperatingPoint {
   // Answers finished per request arrived in the measured window: below 1 the engine fell
   // behind the load (its queue grew for the whole run), so the point is no steady state.
   double kept_up = 1;
+  // The standard deviation kept_up has in a steady state (the swing of the number of requests
+  // in the system at the window's ends over the requests counted).
+  double kept_up_noise = 0;
+  // Mean request latency of the last quarter of the measured requests over the first quarter's:
+  // well above 1 when a queue builds up during the run.
+  double latency_growth = 1;
   double input_tokens_per_second = 0;
   double output_tokens_per_second = 0;
   // At the targets' percentile.

@@ -20,7 +20,7 @@ Result<RateSearchResult> search_rate(const MeasureLoad& measure, const Targets& 
   const auto saturate = [&]() -> Result<OperatingPoint> {
     Load load;
     load.concurrency = options.saturation_concurrency;
-    load.num_requests = std::max<int64_t>(n, int64_t{3} * options.saturation_concurrency);
+    load.num_requests = std::max<int64_t>(n, 5 * int64_t{options.saturation_concurrency} / 2);
     auto point = run(load);
     if (point) result.saturation = *point;
     return point;
@@ -36,8 +36,9 @@ Result<RateSearchResult> search_rate(const MeasureLoad& measure, const Targets& 
     int good = options.saturation_concurrency;  // reaches the goal
     int bad = 0;                                // does not (0: none found yet)
     while (good > 1 && static_cast<double>(good) / std::max(bad, 1) > options.knee_ratio) {
-      const int clients = bad == 0 ? std::max(1, good / 4)
-                                   : static_cast<int>(std::lround(std::sqrt(double{good} * bad)));
+      const int clients =
+          bad == 0 ? std::max(1, good / 4)
+                   : static_cast<int>(std::lround(std::sqrt(static_cast<double>(good) * bad)));
       if (clients >= good || clients <= bad) break;
       Load load;
       load.concurrency = clients;
@@ -54,11 +55,13 @@ Result<RateSearchResult> search_rate(const MeasureLoad& measure, const Targets& 
     return result;
   }
   double capacity = options.capacity_estimate;
+  double measured_capacity = 0;
   if (!(capacity > 0)) {
     auto saturation = saturate();
     if (!saturation) return fail(saturation.error());
     capacity = saturation->requests_per_second;
     if (!(capacity > 0)) return fail("the saturation run finished no request");
+    measured_capacity = capacity;
   }
 
   Load probe;
@@ -76,7 +79,14 @@ Result<RateSearchResult> search_rate(const MeasureLoad& measure, const Targets& 
     // An open loop the engine falls behind on is no steady state: its queue (or batch) grows
     // for as long as the run lasts, so its percentiles say more about the run's length than
     // about the setup.
-    const bool sustained = point->kept_up >= options.sustained_share;
+    // Stable when the arrivals stay below what the engine serves with every slot busy (the
+    // closed-loop saturation run): a finite open-loop run near capacity cannot show a slowly
+    // building queue by itself. Without that run, the finishes must keep up with arrivals.
+    const bool sustained =
+        point->requests_per_second > 0 &&
+        (measured_capacity > 0
+             ? point->offered_rate <= options.sustained_share * measured_capacity
+             : point->kept_up >= std::min(options.sustained_share, 1 - 3 * point->kept_up_noise));
     if (sustained && meets_targets(*point, targets)) {
       if (!good || rate > good_rate) {
         good = *point;

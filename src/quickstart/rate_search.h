@@ -22,13 +22,14 @@ struct RateSearchOptions {
   int saturation_concurrency = 1;
   int64_t requests_per_run = 1000;
   // The bisection stops when the bracket is this share of the rate wide.
-  double tolerance = 0.025;
+  double tolerance = 0.035;
   int max_iterations = 10;
   // With targets: the estimated capacity (requests/s) bracketing the rate search in place of a
   // saturation run (which then is not made); 0 makes the run.
   double capacity_estimate = 0;
   // With targets, a rate counts only when the engine keeps up with it: in the measured window
-  // it finishes this share of the requests that arrive, or more.
+  // it finishes this share of the requests that arrive, or more (less when the window is too
+  // short to tell: three standard deviations of kept_up's steady-state noise).
   double sustained_share = 0.95;
   // With targets: a rate near the expected answer (e.g. a sibling setup's), tried first.
   double hint_rate = 0;

@@ -19,8 +19,8 @@ double at_percentile(const LatencyPercentiles& d, int percentile) {
 }
 
 std::string setup_label(const Profile& p) {
-  std::string model = p.model.substr(p.model.rfind('/') == std::string::npos ? 0
-                                                                             : p.model.rfind('/') + 1);
+  std::string model =
+      p.model.substr(p.model.rfind('/') == std::string::npos ? 0 : p.model.rfind('/') + 1);
   return fmt::format("{} x {} · {}", p.accelerator_count, p.accelerator, model);
 }
 
@@ -29,7 +29,8 @@ std::string targets_text(const Targets& t) {
   if (t.ttft_ms) parts.push_back(fmt::format("TTFT ≤ {:g} ms", *t.ttft_ms));
   if (t.ntpot_ms) parts.push_back(fmt::format("NTPOT ≤ {:g} ms", *t.ntpot_ms));
   if (t.itl_ms) parts.push_back(fmt::format("ITL ≤ {:g} ms", *t.itl_ms));
-  if (parts.empty()) return "none (each setup at its knee: the fewest clients reaching 95 % of saturation)";
+  if (parts.empty())
+    return "none (each setup at its knee: the fewest clients reaching 95 % of saturation)";
   return fmt::format("{} at p{}", fmt::join(parts, ", "), t.percentile);
 }
 
@@ -77,10 +78,10 @@ std::string render_report(const ReportInput& in) {
   const auto meta = [&body](std::string_view key, const std::string& value) {
     body += fmt::format("<dt>{}</dt><dd>{}</dd>\n", svg::escape(key), svg::escape(value));
   };
-  meta("workload", fmt::format("{} (input {}, output {} tokens; means {:.0f} / {:.0f})",
-                               request.shape.name, request.shape.input_length,
-                               request.shape.output_length, request.shape.mean_input_tokens,
-                               request.shape.mean_output_tokens));
+  meta("workload",
+       fmt::format("{} (input {}, output {} tokens; means {:.0f} / {:.0f})", request.shape.name,
+                   request.shape.input_length, request.shape.output_length,
+                   request.shape.mean_input_tokens, request.shape.mean_output_tokens));
   meta("targets", targets_text(request.targets));
   meta("prices", fmt::format("{} on {}, cost ratio R = {:g}", request.pricing_model, request.cloud,
                              request.cost_ratio));
@@ -110,10 +111,11 @@ std::string render_report(const ReportInput& in) {
       ttft.series.push_back(std::move(b));
     }
   }
-  body += "<h2>Latency against throughput</h2>\n<p class=\"note\">Open-loop (Poisson) stages "
-          "up to each setup's capacity; stages the engine could not keep up with are left "
-          "out.</p>\n<div class=\"charts\">\n" +
-          svg::render(ntpot) + svg::render(ttft) + "</div>\n";
+  body +=
+      "<h2>Latency against throughput</h2>\n<p class=\"note\">Open-loop (Poisson) stages "
+      "up to each setup's capacity; stages the engine could not keep up with are left "
+      "out.</p>\n<div class=\"charts\">\n" +
+      svg::render(ntpot) + svg::render(ttft) + "</div>\n";
 
   // Cost against latency over every profile.
   const auto& profiles = in.profiles->profiles;
@@ -140,7 +142,8 @@ std::string render_report(const ReportInput& in) {
           front_list + "</ul>\n";
 
   const nlohmann::ordered_json json = profiles_json(*in.profiles);
-  body += "<h2>Profiles</h2>\n" + table_html(profiles_table(json["profiles"], request.rate.has_value()));
+  body += "<h2>Profiles</h2>\n" +
+          table_html(profiles_table(json["profiles"], request.rate.has_value()));
   if (!in.profiles->skipped.empty()) {
     body += "<h2>Left out</h2>\n<ul>\n";
     for (const auto& s : in.profiles->skipped) {

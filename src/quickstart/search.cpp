@@ -13,7 +13,7 @@
 namespace kgai::quickstart {
 
 int64_t default_requests_per_run(double mean_output_tokens) {
-  const double n = 100'000.0 / std::max(1.0, mean_output_tokens);
+  const double n = 70'000.0 / std::max(1.0, mean_output_tokens);
   return std::clamp<int64_t>(std::llround(n), 200, 2000);
 }
 
@@ -56,13 +56,6 @@ Result<SearchResult> search_profiles(const catalog::Catalog& catalog, const Pric
           RateSearchOptions options;
           options.requests_per_run = per_run;
           options.saturation_concurrency = saturation_clients(*setup, *space);
-          // The estimate runs 0-30 % above the engine's measured capacity; 15 % more brackets
-          // nearly every case, and the search raises the top when it does not.
-          if (request.targets.any_latency()) {
-            options.capacity_estimate =
-                1.15 * estimated_capacity(setup->engine, *setup->latency, workload,
-                                          options.saturation_concurrency);
-          }
           options.hint_rate = hint_rate;
           const MeasureLoad measure = [&](const Load& load) {
             return measure_load(setup->engine, *setup->latency, workload, load, request.targets);

@@ -1,16 +1,18 @@
 #include "sim/kv_cache.h"
 
+#include <algorithm>
 #include <cassert>
 
 namespace kgai::sim {
 
+// The free queue starts as every block in id order. Blocks never handed out stay implicit
+// (ids fresh_ and up, ahead of every block freed later): a cache of millions of blocks costs
+// nothing until they are used, which matters when the planner builds an engine per run.
 KvCache::KvCache(int64_t num_blocks, int block_size, bool prefix_caching)
-    : blocks_(static_cast<size_t>(num_blocks)),
+    : num_blocks_(std::max<int64_t>(0, num_blocks)),
       block_size_(block_size),
-      prefix_caching_(prefix_caching) {
-  for (BlockId id = 0; id < static_cast<BlockId>(num_blocks); ++id) push_free_tail(id);
-  if (prefix_caching_) cached_.reserve(static_cast<size_t>(num_blocks));
-}
+      prefix_caching_(prefix_caching),
+      free_count_(num_blocks_) {}
 
 void KvCache::push_free_tail(BlockId id) {
   Block& b = blocks_[id];
@@ -42,6 +44,11 @@ void KvCache::unlink_free(BlockId id) {
 }
 
 BlockId KvCache::pop_free_head() {
+  if (fresh_ < num_blocks_) {
+    --free_count_;
+    blocks_.emplace_back();
+    return static_cast<BlockId>(fresh_++);
+  }
   BlockId id = free_head_;
   assert(id >= 0);
   unlink_free(id);
@@ -81,7 +88,7 @@ bool KvCache::allocate(std::vector<BlockId>& owned, std::span<const BlockId> hit
     owned.push_back(id);
   }
   for (size_t i = 0; i < fresh; ++i) {
-    BlockId id = pop_free_head();
+    BlockId id = pop_free_head();  // may grow blocks_: no reference held across it
     blocks_[id].ref_count = 1;
     owned.push_back(id);
   }

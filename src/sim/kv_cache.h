@@ -21,12 +21,14 @@ class KvCache {
   KvCache(int64_t num_blocks, int block_size, bool prefix_caching);
 
   int block_size() const { return block_size_; }
-  int64_t num_blocks() const { return static_cast<int64_t>(blocks_.size()); }
+  int64_t num_blocks() const { return num_blocks_; }
   int64_t num_free() const { return free_count_; }
   // Share of blocks in use, as vLLM's kv_cache_usage_perc: 1 - free / total, where free
   // blocks include cached blocks nobody references (they can be evicted at any time).
   double usage() const {
-    return blocks_.empty() ? 0.0 : 1.0 - static_cast<double>(free_count_) / blocks_.size();
+    return num_blocks_ == 0
+               ? 0.0
+               : 1.0 - static_cast<double>(free_count_) / static_cast<double>(num_blocks_);
   }
 
   // Longest run of leading `hashes` present in the cache, at most `max_blocks`. Appends the
@@ -64,7 +66,9 @@ class KvCache {
   void unlink_free(BlockId id);
   BlockId pop_free_head();
 
-  std::vector<Block> blocks_;
+  int64_t num_blocks_;
+  int64_t fresh_ = 0;          // blocks [0, fresh_) have been handed out at least once
+  std::vector<Block> blocks_;  // of those blocks
   int block_size_;
   bool prefix_caching_;
   BlockId free_head_ = -1;

@@ -91,10 +91,16 @@ Result<OfflineRun> simulate(const OfflineOptions& options, const catalog::Latenc
     spec.output.set_max(
         std::max(1, std::min(spec.output.max_value(), max_len - prefix - spec.input.max_value())));
   }
+  // Prompts that share nothing can never hit the prefix cache; a caller that needs no prefix
+  // counters may skip hashing them (the engine then runs exactly as it would, faster).
+  const bool prompts_can_hit = spec.shared_prefix_groups > 0 || spec.turns > 1;
   WorkloadGenerator generator(spec, options.engine.block_size,
-                              options.engine.enable_prefix_caching);
+                              options.engine.enable_prefix_caching &&
+                                  (prompts_can_hit || !options.skip_unmatchable_hashes));
   GeneratedOutputHasher hasher(generator);
-  engine.set_output_block_hasher(&hasher);
+  // A generated conversation's answer is only ever asked again by its own next turn: without
+  // turns its blocks could never be hit, so hashing them would cost time and change nothing.
+  if (spec.turns > 1) engine.set_output_block_hasher(&hasher);
   Frontend frontend(FrontendCosts::from(latency.accelerator().efficiency));
   const bool multi_turn = spec.turns > 1;
 

@@ -31,6 +31,9 @@ struct OfflineOptions {
   // Whether OfflineRun's distributions (ttft ... output_len) are filled. A caller that keeps
   // its own through on_finished / on_token_gap saves their cost (a sort per percentile asked).
   bool collect_samples = true;
+  // Skip hashing prompts that cannot hit the prefix cache (no shared prefix, one turn): the
+  // run is the same but its prefix-cache counters read 0 queries.
+  bool skip_unmatchable_hashes = false;
 };
 
 // What one virtual-time run measured: full distributions (seconds) and engine-wide figures.

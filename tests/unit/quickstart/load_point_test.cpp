@@ -217,3 +217,45 @@ TEST(MissedTarget, NamesTheFirstTargetMissedAtItsPercentile) {
 
 }  // namespace
 }  // namespace kgai::quickstart
+
+namespace kgai::quickstart {
+namespace {
+
+// Long answers: a request's latency (4,096 tokens, about a minute) is longer than the run's
+// first tenth, so the finishes in the arrival window lag the arrivals by that latency. Below
+// capacity the engine still keeps up, with few requests per run as with many.
+TEST_F(LoadPoint, LongAnswersBelowCapacityKeepUpInShortRuns) {
+  const auto s = setup("llama-3.1-8b", "h100", 1, 8192);
+  const auto w = lengths(256, 4096);
+  auto saturated = measure_load(s.engine, *s.latency, w, clients(256, 800), {});
+  ASSERT_TRUE(saturated) << saturated.error().message;
+  const double rate = 0.6 * saturated->requests_per_second;
+  auto longer = measure_load(s.engine, *s.latency, w, LoadPoint::rate(rate, 2000), {});
+  ASSERT_TRUE(longer) << longer.error().message;
+  auto shorter = measure_load(s.engine, *s.latency, w, LoadPoint::rate(rate, 200), {});
+  ASSERT_TRUE(shorter) << shorter.error().message;
+  EXPECT_GE(longer->kept_up, 0.95);
+  EXPECT_GE(shorter->kept_up, 0.95) << "long run: " << longer->kept_up;
+  EXPECT_NEAR(shorter->requests_per_second, shorter->offered_rate, 0.05 * shorter->offered_rate);
+}
+
+// Known issue (reported to the lead, not fixed here): with 200 requests per run (the default
+// for 4,096-token answers) a request's latency is longer than the run's first tenth, and the
+// arrival-bounded window misses finishes: `benchmarks list --use-case deep-research` on one H100
+// reads kept_up 0.84 and 3,535 output tok/s at 1.03 req/s where 2,000-request runs read 1.00
+// at 1.15 req/s. Enable once the window allows for the latency.
+TEST_F(LoadPoint, DISABLED_ShortRunsOfLongAnswersNearCapacityStillReadKeptUp) {
+  const auto s = setup("llama-3.1-8b", "h100", 1, 8192);
+  const auto w = lengths(256, 4096);
+  const double rate = 1.1;  // 2,000-request runs keep up (kept_up 1.00 at 1.15 req/s)
+  auto longer = measure_load(s.engine, *s.latency, w, LoadPoint::rate(rate, 2000), {});
+  ASSERT_TRUE(longer) << longer.error().message;
+  ASSERT_GE(longer->kept_up, 0.97);
+  auto shorter = measure_load(s.engine, *s.latency, w, LoadPoint::rate(rate, 200), {});
+  ASSERT_TRUE(shorter) << shorter.error().message;
+  EXPECT_GE(shorter->kept_up, 0.95);
+  EXPECT_NEAR(shorter->requests_per_second, shorter->offered_rate, 0.05 * shorter->offered_rate);
+}
+
+}  // namespace
+}  // namespace kgai::quickstart

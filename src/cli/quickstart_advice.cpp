@@ -65,7 +65,7 @@ void add_advice_options(CLI::App& cmd, AdviceFlags& f, bool with_cost_targets) {
                  "vLLM's --gpu-memory-utilization for every setup")
       ->capture_default_str();
   cmd.add_option("--requests-per-run", f.requests_per_run,
-                 "Requests per simulated load level (0: about 70,000 output tokens' worth, "
+                 "Requests per simulated load level (0: about 60,000 output tokens' worth, "
                  "200 to 2,000)")
       ->capture_default_str();
   cmd.add_option("--seed", f.seed, "Seed of the simulated requests")->capture_default_str();

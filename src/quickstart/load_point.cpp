@@ -77,22 +77,25 @@ Result<OperatingPoint> measure_load(const sim::EngineConfig& engine,
             [](const Finished& a, const Finished& b) { return a.id < b.id; });
 
   // The steady-state window. It starts once the system has filled: after the first tenth of
-  // the requests (a closed loop: its first round of clients), and no sooner than two median
-  // request latencies into the run (a long answer fills the engine for that long). It ends
+  // the requests (a closed loop: its first round of clients), and no sooner than one median
+  // request latency into the run (a long answer fills the engine for that long). It ends
   // before the last tenth (a round), whose latencies flatter as arrivals stop.
   std::vector<double> e2es;
   e2es.reserve(all.size());
   for (const auto& r : all) e2es.push_back(r.finished - r.arrival);
   std::nth_element(e2es.begin(), e2es.begin() + e2es.size() / 2, e2es.end());
-  const double fill_time = 2 * e2es[e2es.size() / 2];
+  const double fill_time = e2es[e2es.size() / 2];
   const size_t edge =
       load.concurrency > 0 ? std::min<size_t>(load.concurrency, all.size() / 4) : all.size() / 10;
   size_t first = std::max<size_t>(edge, 1);
   while (first < all.size() && all[first].arrival < fill_time) ++first;
   size_t end = all.size() - std::max<size_t>(edge, 1);  // one past the last counted
-  // Too short a run for its latency: count what there is past the first requests.
-  if (first + 10 > end)
-    first = std::min<size_t>(std::max<size_t>(edge, 1), end > 10 ? end - 10 : 0);
+  // Too short a run for its latency: count its later half, the fullest part.
+  if (first + 10 > end) {
+    const size_t start = std::max<size_t>(edge, 1);
+    first = end > start ? start + (end - start) / 2 : 0;
+    if (first + 10 > end) first = end > 10 ? end - 10 : 0;
+  }
   const double t_start = all[first].arrival;
   const double t_end = all[end].arrival;  // the first request after the window
 

@@ -22,7 +22,7 @@ struct RateSearchOptions {
   int saturation_concurrency = 1;
   int64_t requests_per_run = 1000;
   // The bisection stops when the bracket is this share of the rate wide.
-  double tolerance = 0.035;
+  double tolerance = 0.04;
   int max_iterations = 10;
   // With targets: the estimated capacity (requests/s) bracketing the rate search in place of a
   // saturation run (which then is not made); 0 makes the run.

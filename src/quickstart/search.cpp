@@ -13,7 +13,7 @@
 namespace kgai::quickstart {
 
 int64_t default_requests_per_run(double mean_output_tokens) {
-  const double n = 70'000.0 / std::max(1.0, mean_output_tokens);
+  const double n = 60'000.0 / std::max(1.0, mean_output_tokens);
   return std::clamp<int64_t>(std::llround(n), 200, 2000);
 }
 
@@ -41,7 +41,8 @@ Result<SearchResult> search_profiles(const catalog::Catalog& catalog, const Pric
     for (int tp : request.tensor_parallel) {
       std::optional<Profile> best;
       std::optional<SkippedSetup> skipped;
-      double hint_rate = 0;  // the first feasible settings' answer
+      double hint_rate = 0;       // the first feasible settings' answer
+      bool any_settings = false;  // with all_settings: some combination was feasible
       for (int seqs :
            settings_values(request.max_num_seqs, accelerator.default_max_num_seqs, 16, true)) {
         for (int budget : settings_values(request.max_num_batched_tokens,
@@ -80,6 +81,7 @@ Result<SearchResult> search_profiles(const catalog::Catalog& catalog, const Pric
           auto p = make_profile(request, *space, pair, *setup, found->point, found->at_saturation);
           if (!p) return fail(p.error());
           if (request.all_settings) {
+            any_settings = true;
             result.profiles.push_back(std::move(*p));
           } else if (!best ||
                      p->cost.per_million_output_tokens < best->cost.per_million_output_tokens) {
@@ -89,7 +91,7 @@ Result<SearchResult> search_profiles(const catalog::Catalog& catalog, const Pric
       }
       if (best) {
         result.profiles.push_back(std::move(*best));
-      } else if (skipped && !request.all_settings) {
+      } else if (skipped && !any_settings) {
         result.skipped.push_back(std::move(*skipped));
       }
     }

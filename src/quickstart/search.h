@@ -39,7 +39,7 @@ struct SearchRequest {
   std::vector<int> max_num_seqs;
   std::vector<int> max_num_batched_tokens;
   double gpu_memory_utilization = 0.9;
-  // Requests per simulated load level; 0 sizes it from the output length (about 70,000 output
+  // Requests per simulated load level; 0 sizes it from the output length (about 60,000 output
   // tokens a run, 200 to 2,000 requests).
   int64_t requests_per_run = 0;
   // Every settings combination gets its own row instead of the cheapest per count.

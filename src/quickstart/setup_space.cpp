@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -148,8 +149,18 @@ Result<Profile> make_profile(const SearchRequest& request, const SetupSpace& spa
   p.targets = request.targets;
   p.at_saturation = at_saturation;
   p.point = point;
-  auto cost = token_cost({pair.price->usd_per_chip_hour, tp, point.input_tokens_per_second,
-                          point.output_tokens_per_second, request.cost_ratio});
+  const CostInputs inputs{pair.price->usd_per_chip_hour, tp, point.input_tokens_per_second,
+                          point.output_tokens_per_second, request.cost_ratio};
+  if (point.input_tokens_per_second + point.output_tokens_per_second <= 0) {
+    // A load past capacity that finished nothing in its window (a benchmark stage): its cost
+    // per token is undefined, shown as null.
+    p.cost.inputs = inputs;
+    p.cost.dollars_per_second = inputs.price_per_hour * tp / 3600;
+    p.cost.per_million_input_tokens = std::numeric_limits<double>::quiet_NaN();
+    p.cost.per_million_output_tokens = std::numeric_limits<double>::quiet_NaN();
+    return p;
+  }
+  auto cost = token_cost(inputs);
   if (!cost) return fail(cost.error());
   p.cost = *cost;
   if (request.rate) {

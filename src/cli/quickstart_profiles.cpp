@@ -66,8 +66,10 @@ int run_profiles(const ProfilesFlags& f) {
     fmt::print("{}", quickstart::render(json, *format));
   } else if (!result->profiles.empty()) {
     auto table = quickstart::profiles_table(json["profiles"], advice->request.rate.has_value());
-    fmt::print("{}", *format == quickstart::Format::kCsv ? quickstart::render_csv(table)
-                                                         : quickstart::render_table(table));
+    std::string text = *format == quickstart::Format::kCsv ? quickstart::render_csv(table)
+                                                           : quickstart::render_table(table);
+    if (!text.empty() && text.back() != '\n') text += '\n';
+    fmt::print("{}", text);
   }
   if (result->profiles.empty()) {
     // A "no" answer: say what comes closest.
@@ -113,8 +115,10 @@ int run_benchmarks(const BenchmarksFlags& f) {
     fmt::print("{}", quickstart::render(json, *format));
   } else {
     auto table = quickstart::curves_table(json["benchmarks"]);
-    fmt::print("{}", *format == quickstart::Format::kCsv ? quickstart::render_csv(table)
-                                                         : quickstart::render_table(table));
+    std::string text = *format == quickstart::Format::kCsv ? quickstart::render_csv(table)
+                                                           : quickstart::render_table(table);
+    if (!text.empty() && text.back() != '\n') text += '\n';
+    fmt::print("{}", text);
   }
   if (result->curves.empty()) {
     log::error("no setup fits (see above)");

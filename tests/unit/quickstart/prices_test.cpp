@@ -158,6 +158,19 @@ INSTANTIATE_TEST_SUITE_P(
                 "prices[0].cloud: expected a non-empty string, got a list"},
         BadFile{"unknown_accelerator", "prices:\n  - accelerator: b300\n    cloud: gcp\n",
                 "my.yaml: prices[0].accelerator: unknown accelerator 'b300'"},
+        BadFile{
+            "instance_types_not_map",
+            "prices:\n  - accelerator: h100\n    cloud: gcp\n    as_of: 2026-09\n"
+            "    source: s\n    usd_per_chip_hour: {spot: 1}\n    instance_types: [a, b]\n",
+            "prices[0].instance_types: expected a map of chip count to machine type, got a list"},
+        BadFile{"instance_types_bad_count",
+                "prices:\n  - accelerator: h100\n    cloud: gcp\n    as_of: 2026-09\n"
+                "    source: s\n    usd_per_chip_hour: {spot: 1}\n    instance_types: {0x8: m}\n",
+                "prices[0].instance_types: expected chip counts 1 to 64 as keys, got '0x8'"},
+        BadFile{"instance_types_empty_name",
+                "prices:\n  - accelerator: h100\n    cloud: gcp\n    as_of: 2026-09\n"
+                "    source: s\n    usd_per_chip_hour: {spot: 1}\n    instance_types: {8: [x]}\n",
+                "prices[0].instance_types.8: expected a machine type name, got a list"},
         BadFile{"second_entry_bad_after_good_first",
                 "prices:\n  - accelerator: h100\n    cloud: gcp\n    as_of: 2026-09\n"
                 "    source: s\n    usd_per_chip_hour: {spot: 1}\n  - 7\n",
@@ -168,6 +181,26 @@ TEST_F(PricesTest, MissingFileNamesIt) {
   auto loaded = book_.load_file("/nonexistent/prices.yaml", catalog_);
   ASSERT_FALSE(loaded);
   EXPECT_THAT(loaded.error().message, HasSubstr("/nonexistent/prices.yaml"));
+}
+
+TEST(PriceBookInstances, MachineTypesPerChipCount) {
+  auto catalog = catalog::Catalog::builtin();
+  ASSERT_TRUE(catalog);
+  auto book = PriceBook::builtin(*catalog);
+  ASSERT_TRUE(book);
+  auto h100 = book->find(*catalog, "h100", "on-demand", "gcp");
+  ASSERT_TRUE(h100) << h100.error().message;
+  EXPECT_EQ((*h100)->instance_type(1), "a3-highgpu-1g");
+  EXPECT_EQ((*h100)->instance_type(8), "a3-highgpu-8g");
+  EXPECT_EQ((*h100)->instance_type(3), "");  // no such machine
+  ASSERT_TRUE(
+      book->load_text("prices:\n  - accelerator: l4\n    cloud: neo\n    as_of: 2026-10\n"
+                      "    source: s\n    usd_per_chip_hour: {on-demand: 0.5}\n"
+                      "    instance_types: {1: \"neo.l4:1\"}\n",
+                      "mine.yaml", *catalog));
+  auto mine = book->find(*catalog, "l4", "on-demand", "neo");
+  ASSERT_TRUE(mine) << mine.error().message;
+  EXPECT_EQ((*mine)->instance_type(1), "neo.l4:1");
 }
 
 }  // namespace

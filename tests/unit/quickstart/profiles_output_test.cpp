@@ -205,11 +205,14 @@ TEST_F(Curves, StagesRiseWithTheRateAndFallBehindOnlyNearCapacity) {
     // Within a Poisson sample's noise of (i + 1) / 8 of the capacity.
     EXPECT_NEAR(p.offered_rate, capacity * (i + 1) / 8, 0.15 * capacity * (i + 1) / 8);
     // Throughput follows the rate until the engine falls behind at its capacity.
-    if (p.offered_rate < 0.9 * capacity)
+    if (p.offered_rate < 0.9 * capacity) {
       EXPECT_GE(p.output_tokens_per_second, 0.95 * previous_output);
+    }
     EXPECT_LE(p.requests_per_second, 1.1 * capacity);
     // Falling behind only near or above the capacity.
-    if (p.offered_rate < 0.8 * capacity) EXPECT_GE(p.kept_up, 0.95);
+    if (p.offered_rate < 0.8 * capacity) {
+      EXPECT_GE(p.kept_up, 0.95);
+    }
     EXPECT_FALSE(curve.stages[i].at_saturation);
     previous_rate = p.offered_rate;
     previous_output = p.output_tokens_per_second;

@@ -198,8 +198,9 @@ TEST_F(Search, TargetsAreMetAtTheChosenPoint) {
   ASSERT_EQ(more->profiles.size(), 2u);
   for (const auto& p : found->profiles) {
     for (const auto& q : more->profiles) {
-      if (q.accelerator == p.accelerator)
+      if (q.accelerator == p.accelerator) {
         EXPECT_GE(q.point.requests_per_second, 0.9 * p.point.requests_per_second) << p.accelerator;
+      }
     }
   }
 }

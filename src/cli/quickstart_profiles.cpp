@@ -21,6 +21,25 @@
 namespace kgai::cli {
 namespace {
 
+bool is_table(quickstart::Format format) {
+  return format == quickstart::Format::kTable || format == quickstart::Format::kCsv;
+}
+
+// JSON and YAML print the whole value; table and CSV the rows `make_table` flattens from it.
+template <typename MakeTable>
+void print_result(const nlohmann::ordered_json& json, quickstart::Format format,
+                  MakeTable&& make_table) {
+  if (!is_table(format)) {
+    fmt::print("{}", quickstart::render(json, format));
+    return;
+  }
+  const quickstart::Table table = make_table();
+  std::string text = format == quickstart::Format::kCsv ? quickstart::render_csv(table)
+                                                        : quickstart::render_table(table);
+  if (!text.empty() && text.back() != '\n') text += '\n';
+  fmt::print("{}", text);
+}
+
 struct ProfilesFlags {
   AdviceFlags advice;
   std::string format = "table";
@@ -62,14 +81,10 @@ int run_profiles(const ProfilesFlags& f) {
               result->wall_seconds);
   }
   auto json = quickstart::profiles_json(*result);
-  if (*format == quickstart::Format::kJson || *format == quickstart::Format::kYaml) {
-    fmt::print("{}", quickstart::render(json, *format));
-  } else if (!result->profiles.empty()) {
-    auto table = quickstart::profiles_table(json["profiles"], advice->request.rate.has_value());
-    std::string text = *format == quickstart::Format::kCsv ? quickstart::render_csv(table)
-                                                           : quickstart::render_table(table);
-    if (!text.empty() && text.back() != '\n') text += '\n';
-    fmt::print("{}", text);
+  if (!result->profiles.empty() || !is_table(*format)) {
+    print_result(json, *format, [&] {
+      return quickstart::profiles_table(json["profiles"], advice->request.rate.has_value());
+    });
   }
   if (result->profiles.empty()) {
     // A "no" answer: say what comes closest.
@@ -111,15 +126,7 @@ int run_benchmarks(const BenchmarksFlags& f) {
       log::info("left out {} on {} x {}: {}", s.model, s.accelerator_count, s.accelerator, s.why);
   }
   auto json = quickstart::curves_json(*result);
-  if (*format == quickstart::Format::kJson || *format == quickstart::Format::kYaml) {
-    fmt::print("{}", quickstart::render(json, *format));
-  } else {
-    auto table = quickstart::curves_table(json["benchmarks"]);
-    std::string text = *format == quickstart::Format::kCsv ? quickstart::render_csv(table)
-                                                           : quickstart::render_table(table);
-    if (!text.empty() && text.back() != '\n') text += '\n';
-    fmt::print("{}", text);
-  }
+  print_result(json, *format, [&] { return quickstart::curves_table(json["benchmarks"]); });
   if (result->curves.empty()) {
     log::error("no setup fits (see above)");
     return 1;

@@ -265,12 +265,20 @@ TEST_F(GatewayE2E, SeveralProxyThreadsShareOnePort) {
     served.insert(std::string(answer->header("x-gateway-destination-endpoint-served")));
   }
   EXPECT_EQ(served.size(), 2u);
-  auto m = http::get(fmt::format("http://127.0.0.1:{}/metrics", metrics_port_));
-  ASSERT_TRUE(m);
-  EXPECT_NE(m->body.find("kgai_gateway_requests_total{model=\"meta-llama/Llama-3.1-8B-Instruct\","
-                         "objective=\"\",code=\"200\"} 24"),
-            std::string::npos)
-      << m->body;
+  // A request is counted when its proxy thread finishes it, which can be just after the client
+  // has the last byte: wait (boundedly) for the last one.
+  const std::string counted =
+      "kgai_gateway_requests_total{model=\"meta-llama/Llama-3.1-8B-Instruct\","
+      "objective=\"\",code=\"200\"} 24";
+  std::string body;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    auto m = http::get(fmt::format("http://127.0.0.1:{}/metrics", metrics_port_));
+    ASSERT_TRUE(m);
+    body = m->body;
+    if (body.find(counted) != std::string::npos) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_NE(body.find(counted), std::string::npos) << body;
 }
 
 // Rejections before the handler (framing, body and header limits) come out in the OpenAI error

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include "common/json_path.h"
 #include "perf/svg_chart.h"
 
 namespace kgai::perf {
@@ -35,28 +36,15 @@ Result<json> read_json(const fs::path& path) {
   }
 }
 
-// The value at `keys` if every step exists with the right type; Inference Perf leaves
-// distributions null when they are empty, and older versions lack whole blocks.
-const json* find(const json& j, std::initializer_list<const char*> keys) {
-  const json* at = &j;
-  for (const char* k : keys) {
-    if (!at->is_object()) return nullptr;
-    auto it = at->find(k);
-    if (it == at->end()) return nullptr;
-    at = &*it;
-  }
-  return at;
-}
-
 std::optional<double> number_at(const json& j, std::initializer_list<const char*> keys) {
-  const json* v = find(j, keys);
+  const json* v = find_path(j, keys);
   if (!v || !v->is_number()) return std::nullopt;
   return v->get<double>();
 }
 
 // A latency percentile in ms: Inference Perf names p50 "median"; accept "p50" too.
 std::optional<double> latency_ms(const json& j, const char* metric, double p) {
-  const json* d = find(j, {"successes", "latency", metric});
+  const json* d = find_path(j, {"successes", "latency", metric});
   if (!d || !d->is_object()) return std::nullopt;
   std::optional<double> v;
   if (p == 50) {
@@ -171,7 +159,7 @@ Result<ReportFolder> load_report_folder(const std::string& dir) {
     auto j = read_json(meta);
     if (!j) return fail(j.error());
     r.run = std::move(*j);
-    if (const json* m = find(r.run, {"model"}); m && m->is_string()) r.model = *m;
+    if (const json* m = find_path(r.run, {"model"}); m && m->is_string()) r.model = *m;
   }
   if (r.model.empty()) {
     for (const fs::path& config : {path / (*prefix + "config.yaml"), path / "config.yaml"}) {
@@ -252,7 +240,7 @@ CompareTable compare_table(const std::vector<ReportFolder>& runs) {
   });
   const bool any_goodput = std::any_of(runs.begin(), runs.end(), [](const ReportFolder& r) {
     const json* s = summary_of(r);
-    return s && find(*s, {"goodput"});
+    return s && find_path(*s, {"goodput"});
   });
   if (any_goodput) metric("goodput (req/s)", {"goodput", "requests_per_sec"}, 2);
   return t;

@@ -13,6 +13,7 @@
 #include <yaml-cpp/yaml.h>
 #include <nlohmann/json.hpp>
 
+#include "common/json_path.h"
 #include "perf/compare.h"
 
 namespace kgai::quickstart {
@@ -25,17 +26,6 @@ using nlohmann::json;
 // Length samples per stage: enough to follow the reported percentiles closely, few enough
 // that building them costs nothing.
 constexpr int kLengthSamples = 1000;
-
-const json* find(const json& j, std::initializer_list<const char*> keys) {
-  const json* at = &j;
-  for (const char* k : keys) {
-    if (!at->is_object()) return nullptr;
-    auto it = at->find(k);
-    if (it == at->end()) return nullptr;
-    at = &*it;
-  }
-  return at;
-}
 
 std::string key_path(std::initializer_list<const char*> keys) {
   std::string out;
@@ -56,7 +46,7 @@ std::string describe(const json& v) {
 // is there but not a number.
 Result<std::optional<double>> optional_number(const json& j, const std::string& file,
                                               std::initializer_list<const char*> keys) {
-  const json* v = find(j, keys);
+  const json* v = find_path(j, keys);
   if (!v || v->is_null()) return std::optional<double>{};
   if (!v->is_number()) {
     return fail("{}: {}: expected a number, got {}", file, key_path(keys), describe(*v));
@@ -132,8 +122,8 @@ SharedPrefix shared_prefix_from_config(const perf::ReportFolder& folder,
 Result<void> read_load(const json& stage, const json* plan, MeasuredStage& out,
                        std::vector<std::string>& warnings) {
   auto take = [&](const json& j, const char* rate_key, const char* concurrency_key) {
-    const json* rate = find(j, {rate_key});
-    const json* concurrency = find(j, {concurrency_key});
+    const json* rate = find_path(j, {rate_key});
+    const json* concurrency = find_path(j, {concurrency_key});
     if (concurrency && concurrency->is_number() && concurrency->get<double>() >= 1) {
       out.concurrency = static_cast<int>(concurrency->get<double>());
       return true;
@@ -145,8 +135,9 @@ Result<void> read_load(const json& stage, const json* plan, MeasuredStage& out,
     return false;
   };
   if (plan && take(*plan, "rate", "concurrency")) return {};
-  if (const json* s = find(stage, {"stage"}); s && take(*s, "rate", "concurrency")) return {};
-  if (const json* s = find(stage, {"load_summary"}); s && take(*s, "requested_rate", "concurrency"))
+  if (const json* s = find_path(stage, {"stage"}); s && take(*s, "rate", "concurrency")) return {};
+  if (const json* s = find_path(stage, {"load_summary"});
+      s && take(*s, "requested_rate", "concurrency"))
     return {};
   auto achieved = optional_number(stage, out.file, {"load_summary", "achieved_rate"});
   if (!achieved) return fail(achieved.error());
@@ -166,7 +157,7 @@ Result<void> read_load(const json& stage, const json* plan, MeasuredStage& out,
 
 Result<std::vector<int>> stage_lengths(const json& stage, const std::string& file,
                                        const char* key) {
-  const json* d = find(stage, {"successes", key});
+  const json* d = find_path(stage, {"successes", key});
   if (!d || !d->is_object()) {
     return fail("{}: successes.{}: expected a distribution {{mean, min, ..., max}}, got {}", file,
                 key, d ? describe(*d) : "nothing");
@@ -190,7 +181,7 @@ Result<std::vector<int>> lengths_from_distribution(const json& distribution, int
     points[*p] = it.value().get<double>();
   }
   if (points.empty()) {
-    const json* mean = find(distribution, {"mean"});
+    const json* mean = find_path(distribution, {"mean"});
     if (!mean || !mean->is_number()) return fail("no percentiles and no mean");
     points[50] = mean->get<double>();
   }
@@ -236,9 +227,9 @@ Result<MeasuredRun> read_measured_run(const std::string& dir, const ReadOptions&
   run.shared_prefix_len = shared.len;
 
   std::map<int, const json*> plans;
-  if (const json* p = find(folder->run, {"stage_plans"}); p && p->is_array()) {
+  if (const json* p = find_path(folder->run, {"stage_plans"}); p && p->is_array()) {
     for (const json& plan : *p) {
-      if (const json* i = find(plan, {"index"}); i && i->is_number_integer()) {
+      if (const json* i = find_path(plan, {"index"}); i && i->is_number_integer()) {
         plans[i->get<int>()] = &plan;
       }
     }

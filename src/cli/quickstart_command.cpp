@@ -1,7 +1,6 @@
 // `kgai quickstart`: hardware and configuration advice in the shape of GKE Inference
-// Quickstart. For now the lists it works from: models, accelerators (with dated prices) and
-// use cases. Profiles, benchmarks, manifests, report and calibrate come later (issue 13) and
-// are not registered until they do something real.
+// Quickstart. This file holds the lists the advice works from (models, accelerators with dated
+// prices, use cases) and registers the other subcommands, each in its own file.
 #include <memory>
 #include <string>
 #include <vector>
@@ -81,14 +80,17 @@ void add_list(CLI::App& parent, const std::string& noun, const std::string& desc
 void add_quickstart_command(CLI::App& app, int& exit_code) {
   auto* qs = app.add_subcommand(
       "quickstart",
-      "Hardware and configuration advice in the shape of GKE Inference Quickstart. Available "
-      "now: the lists it works from. 'models list': the catalog's models (size, layers, context, "
-      "weight and KV-cache bytes). 'accelerators list': memory, bandwidth, peak TFLOP/s and "
-      "prices per cloud and pricing model (on-demand, spot, 1-year-cud, 3-years-cud), each with "
-      "its date and source. 'use-cases list': GIQ's workloads and their average input and "
-      "output tokens. Costs use GIQ's formula: $/output token = $/s / (input tok/s / R + "
-      "output tok/s), $/input token = that / R, R = 4. Not yet available: profiles, benchmarks, "
-      "manifests, report, calibrate (docs/quickstart.md).");
+      "Hardware and configuration advice in the shape of GKE Inference Quickstart, computed by "
+      "the simulator's engine in virtual time for any model, accelerator, workload, percentile, "
+      "price and cloud. 'profiles list': every model x accelerator x count x settings searched, "
+      "one row per setup at its knee or at the highest load meeting TTFT/NTPOT/ITL targets, "
+      "priced (and replicas for --rate). 'benchmarks list': the latency/throughput curve. "
+      "'manifests create': the Kubernetes objects (vLLM Deployment, Service, monitoring, HPA, "
+      "InferencePool) and a perf config for the cheapest setup. 'report': an HTML page. "
+      "'calibrate': refit the latency model to a measured kgai perf run. 'models list', "
+      "'accelerators list' (dated prices per cloud and pricing model), 'use-cases list': what "
+      "the advice works from. Costs use GIQ's formula: $/output token = $/s / (input tok/s / R "
+      "+ output tok/s), $/input token = that / R, R = 4 (docs/quickstart.md).");
   qs->require_subcommand(1);
   add_list(*qs, "models", "List the catalog's models (with --catalog files)", Listing::kModels,
            exit_code);

@@ -2,7 +2,6 @@
 // `kgai quickstart benchmarks list` (each setup's latency/throughput curve).
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <string>
 
@@ -13,6 +12,7 @@
 #include "cli/commands.h"
 #include "cli/quickstart_advice.h"
 #include "common/log.h"
+#include "common/text_file.h"
 #include "quickstart/benchmark_curve.h"
 #include "quickstart/listings.h"
 #include "quickstart/profiles_output.h"
@@ -141,14 +141,6 @@ struct ReportFlags {
   int stages = 8;
 };
 
-Result<void> write_file(const std::filesystem::path& path, const std::string& text) {
-  std::ofstream file(path, std::ios::binary);
-  file << text;
-  file.close();
-  if (!file) return fail("{}: cannot write", path.string());
-  return {};
-}
-
 int run_report(const ReportFlags& f) {
   if (f.curves < 0 || f.curves > 20) {
     log::error("--curves must be 0 to 20, got {}", f.curves);
@@ -198,7 +190,7 @@ int run_report(const ReportFlags& f) {
   for (auto [name, text] : {std::pair{"report.html", html},
                             {"profiles.json", quickstart::profiles_json(*profiles).dump(2) + "\n"},
                             {"benchmarks.json", quickstart::curves_json(curves).dump(2) + "\n"}}) {
-    if (auto ok = write_file(dir / name, text); !ok) {
+    if (auto ok = write_text_file((dir / name).string(), text); !ok) {
       log::error("{}", ok.error().message);
       return 2;
     }
@@ -253,8 +245,9 @@ void add_quickstart_profiles_command(CLI::App& quickstart, int& exit_code) {
       "Search every model x accelerator x accelerator count x server settings asked for: memory "
       "first (weights, activations, KV cache for the lengths asked), then the engine in virtual "
       "time. One row per model, accelerator and count (the settings with the lowest cost per "
-      "output token), cheapest first. Without latency targets: the saturation point (every "
-      "batch slot busy); with targets: the highest request rate meeting them at --percentile. "
+      "output token), cheapest first. Without latency targets: the knee (the fewest clients "
+      "reaching 95 % of the saturation throughput); with targets: the highest request rate "
+      "meeting them at --percentile within 95 % of saturation. "
       "Costs use GIQ's formula ($/output token = $/s / (input tok/s / R + output tok/s), "
       "$/input token = that / R). Exit 1 when no setup meets the targets (the closest are "
       "shown), 2 on bad input.");

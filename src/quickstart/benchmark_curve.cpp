@@ -18,9 +18,7 @@ Result<CurveResult> benchmark_curves(const catalog::Catalog& catalog, const Pric
   auto space = resolve_space(catalog, prices, request);
   if (!space) return fail(space.error());
   CurveResult result;
-  const int64_t per_run = request.requests_per_run > 0
-                              ? request.requests_per_run
-                              : default_requests_per_run(request.shape.mean_output_tokens);
+  const int64_t per_run = space->requests_per_run;
   const int pairs = static_cast<int>(space->pairs.size());
   int done = 0;
   for (const SetupPair& pair : space->pairs) {

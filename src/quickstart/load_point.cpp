@@ -105,9 +105,6 @@ Result<OperatingPoint> measure_load(const sim::EngineConfig& engine,
   const double ttft_target = targets.ttft_ms.value_or(0) / 1e3;
   const double ntpot_target = targets.ntpot_ms.value_or(0) / 1e3;
   const double itl_target = targets.itl_ms.value_or(0) / 1e3;
-  double early = 0, late = 0;
-  const size_t counted = end - first;
-  const size_t quarter = counted / 4;
   for (size_t i = first; i < end; ++i) {
     const Finished& r = all[i];
     const double t = r.first_token - r.arrival;
@@ -123,8 +120,6 @@ Result<OperatingPoint> measure_load(const sim::EngineConfig& engine,
     output_tokens += static_cast<uint64_t>(r.output_tokens);
     running_seconds += r.finished - r.first_scheduled;
     waiting_seconds += r.first_scheduled - r.arrival;
-    if (i - first < quarter) early += latency_s;
-    if (end - i <= quarter) late += latency_s;
     if ((!targets.ttft_ms || t <= ttft_target) &&
         (!targets.ntpot_ms || normalized <= ntpot_target) &&
         (!targets.itl_ms || mean_gap <= itl_target)) {
@@ -151,8 +146,6 @@ Result<OperatingPoint> measure_load(const sim::EngineConfig& engine,
     // latency) at each end of the window.
     const double in_system = static_cast<double>(count) / window * e2e.mean();
     p.kept_up_noise = std::sqrt(2 * std::max(1.0, in_system)) / static_cast<double>(count);
-    // A queue that grows also makes the later requests slower.
-    if (quarter > 0 && early > 0) p.latency_growth = late / early;
     // The load the engine faced: a finite Poisson sample's arrivals run a few percent above or
     // below its nominal rate, and the latencies measured belong to the arrivals it had.
     if (load.rate > 0) p.offered_rate = static_cast<double>(count) / window;

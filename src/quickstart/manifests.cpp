@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "common/text_file.h"
 #include "common/utf8.h"
 
 namespace kgai::quickstart {
@@ -996,11 +997,8 @@ Result<void> write_manifests(const std::filesystem::path& dir,
     }
   }
   for (const ManifestFile& f : files) {
-    const std::filesystem::path path = dir / f.file_name;
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out << f.content;
-    out.close();
-    if (!out) return fail("{}: cannot write", path.string());
+    if (auto written = write_text_file((dir / f.file_name).string(), f.content); !written)
+      return fail(written.error());
   }
   return {};
 }

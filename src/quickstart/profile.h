@@ -65,9 +65,6 @@ struct OperatingPoint {
   // The standard deviation kept_up has in a steady state (the swing of the number of requests
   // in the system at the window's ends over the requests counted).
   double kept_up_noise = 0;
-  // Mean request latency of the last quarter of the measured requests over the first quarter's:
-  // well above 1 when a queue builds up during the run.
-  double latency_growth = 1;
   double input_tokens_per_second = 0;
   double output_tokens_per_second = 0;
   // At the targets' percentile.

@@ -24,9 +24,7 @@ Result<SearchResult> search_profiles(const catalog::Catalog& catalog, const Pric
   if (!space) return fail(space.error());
   SearchResult result;
   const sim::WorkloadSpec& workload = request.workload;
-  const int64_t per_run = request.requests_per_run > 0
-                              ? request.requests_per_run
-                              : default_requests_per_run(request.shape.mean_output_tokens);
+  const int64_t per_run = space->requests_per_run;
 
   const int pairs = static_cast<int>(space->pairs.size());
   int done = 0;

@@ -86,6 +86,9 @@ Result<SetupSpace> resolve_space(const catalog::Catalog& catalog, const PriceBoo
   space.longest_request =
       int64_t{prefix} + workload.input_upper_bound() + workload.output_upper_bound();
   space.mean_request = prefix + request.shape.mean_input_tokens + request.shape.mean_output_tokens;
+  space.requests_per_run = request.requests_per_run > 0
+                               ? request.requests_per_run
+                               : default_requests_per_run(request.shape.mean_output_tokens);
   return space;
 }
 

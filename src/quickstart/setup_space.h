@@ -29,6 +29,8 @@ struct SetupSpace {
   // The longest request (shared prefix + prompt + output) and the mean one, in tokens.
   int64_t longest_request = 0;
   double mean_request = 0;
+  // Requests per simulated load level (the request's, or default_requests_per_run()).
+  int64_t requests_per_run = 0;
 };
 
 // Checks the request and resolves names and prices. Errors: bad targets or flags, unknown
